@@ -10,7 +10,6 @@ it belongs to is switched off (unless ``CROCOTEL_STRICT`` asks for an exit).
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -440,10 +439,3 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
         rows.append((var.name, value, source))
     return rows
 
-
-def hostname() -> str:
-    """The host name for ``host.name``; never fails."""
-    try:
-        return socket.gethostname()
-    except OSError:  # pragma: no cover - only on broken hosts
-        return "unknown"

@@ -1,0 +1,328 @@
+"""Build the tracer, meter and logger providers from one validated :class:`Settings`.
+
+Both ways in (``opentelemetry-instrument`` through our configurator, and
+``crocotel.configure()`` in code) end in :func:`configure`. Each part is built on
+its own: a bad variable or a taken port switches off that part only, with one
+clear line on stderr, and the rest keeps working.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling as samplers
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from crocotel import diagnostics, lifecycle
+from crocotel import metrics as metric_views
+from crocotel._version import __version__
+from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
+from crocotel.redaction import Redactor
+from crocotel.redaction.logs import RedactingLogExporter
+from crocotel.redaction.metrics import RedactingMetricExporter, redact_families
+from crocotel.redaction.spans import RedactingSpanExporter
+from crocotel.server import PortInUseError, TelemetryServer, metrics_route
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` built; :meth:`shutdown` flushes it all within a deadline."""
+
+    settings: Settings
+    redactor: Redactor | None = None
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    logger_provider: Any | None = None
+    server: TelemetryServer | None = None
+    exporters: list[Any] = field(default_factory=list)
+    uninstall_logs: Callable[[], None] | None = None
+    _closed: bool = False
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port/metrics`` when the metrics server is up."""
+        return f"{self.server.url}/metrics" if self.server is not None else None
+
+    def _providers(self) -> list[Any]:
+        return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p is not None]
+
+    def _abort_exports(self) -> None:
+        """Stop exporter retries so a flush past its deadline gives up at once."""
+        for exporter in self.exporters:
+            try:
+                exporter.shutdown()
+            except Exception:  # noqa: S110 - best effort at the deadline
+                pass
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Export what is buffered, in parallel per signal; ``False`` if the deadline passed."""
+        limit = self.settings.shutdown_timeout if timeout is None else timeout
+        return lifecycle.run_parallel([p.force_flush for p in self._providers()], limit)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop every provider and the server within ``timeout`` seconds; idempotent."""
+        if self._closed:
+            return True
+        self._closed = True
+        limit = self.settings.shutdown_timeout if timeout is None else timeout
+        finished = lifecycle.run_parallel([p.shutdown for p in self._providers()], limit)
+        if not finished:
+            self._abort_exports()
+            diagnostics.warn(
+                f"crocotel: telemetry not fully flushed within CROCOTEL_SHUTDOWN_TIMEOUT={limit:g} s; "
+                "the Collector may be unreachable"
+            )
+        if self.server is not None:
+            self.server.close()
+        if self.uninstall_logs is not None:
+            self.uninstall_logs()
+        return finished
+
+
+_lock = threading.Lock()
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The telemetry built by the last :func:`configure`, if any."""
+    return _current
+
+
+def configure(environ: dict[str, str] | None = None) -> Telemetry:
+    """Validate the configuration and build every enabled part; idempotent.
+
+    Raises :class:`ConfigError` only when ``CROCOTEL_STRICT=true`` and a variable
+    is invalid, or the metrics port is taken; otherwise problems are reported on
+    stderr and the affected part stays off.
+    """
+    global _current
+    with _lock:
+        if _current is not None:
+            return _current
+        settings = load(environ)
+        diagnostics.install()
+        for problem in settings.problems:
+            diagnostics.problem(problem.message())
+        if settings.strict and settings.problems:
+            raise ConfigError(settings.problems)
+        telemetry = Telemetry(settings)
+        if not settings.sdk_disabled:
+            _build(telemetry)
+        lifecycle.install(telemetry.shutdown, telemetry.flush)
+        atexit.register(telemetry.shutdown)
+        _current = telemetry
+        return telemetry
+
+
+def reset_for_tests() -> None:
+    """Shut down and forget the current telemetry (for in-process tests only)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.shutdown(timeout=1.0)
+        _current = None
+        lifecycle.uninstall()
+
+
+def _build(t: Telemetry) -> None:
+    s = t.settings
+    os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
+    if s.redact:
+        t.redactor = Redactor(hash_key=s.redact_hash_key)
+        diagnostics.install(redact=t.redactor.text)
+    resource = _resource(s)
+    t.meter_provider = _meter_provider(t, resource)
+    if s.traces_enabled:
+        t.tracer_provider = _tracer_provider(t, resource)
+        trace_api.set_tracer_provider(t.tracer_provider)
+    if s.logs_enabled:
+        t.logger_provider = _logger_provider(t, resource)
+    t.uninstall_logs = _install_logging(t)
+
+
+def _resource(s: Settings) -> Resource:
+    attributes: dict[str, str] = dict(s.resource_attributes)
+    attributes["service.name"] = s.service_name
+    attributes.setdefault("service.instance.id", s.instance_id)
+    env = attributes.get("deployment.environment.name") or attributes.get("deployment.environment")
+    if env:
+        attributes.setdefault("deployment.environment", env)
+        attributes.setdefault("deployment.environment.name", env)
+    attributes["telemetry.distro.name"] = "crocotel"
+    attributes["telemetry.distro.version"] = __version__
+    return Resource.create(attributes)
+
+
+def _sampler(s: Settings) -> samplers.Sampler:
+    ratio = samplers.TraceIdRatioBased(s.sampler_arg)
+    table: dict[str, samplers.Sampler] = {
+        "always_on": samplers.ALWAYS_ON,
+        "always_off": samplers.ALWAYS_OFF,
+        "traceidratio": ratio,
+        "parentbased_always_on": samplers.ParentBased(samplers.ALWAYS_ON),
+        "parentbased_always_off": samplers.ParentBased(samplers.ALWAYS_OFF),
+        "parentbased_traceidratio": samplers.ParentBased(ratio),
+    }
+    return table[s.sampler]
+
+
+def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: MeterProvider) -> Any:
+    """The upstream OTLP exporter for one signal, over http/protobuf or gRPC."""
+    if o.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
+
+        insecure = o.endpoint.startswith("http://")
+        headers = dict(o.headers)
+        if signal == "traces":
+            return grpc_traces.OTLPSpanExporter(
+                endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout,
+                meter_provider=meter_provider,
+            )  # fmt: skip
+        if signal == "logs":
+            return grpc_logs.OTLPLogExporter(endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout)
+        return grpc_metrics.OTLPMetricExporter(
+            endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout
+        )
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_logs
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
+
+    if signal == "traces":
+        return http_traces.OTLPSpanExporter(
+            endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout, meter_provider=meter_provider
+        )
+    if signal == "logs":
+        return http_logs.OTLPLogExporter(endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout)
+    return http_metrics.OTLPMetricExporter(endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout)
+
+
+def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
+    s = t.settings
+    readers: list[MetricReader] = []
+    if "prometheus" in s.metrics_exporters:
+        reader, registry = metric_views.prometheus_reader()
+        scrub: Callable[[Iterable[Any]], Iterable[Any]] | None = None
+        if t.redactor is not None:
+            redactor = t.redactor
+
+            def scrub(families: Iterable[Any]) -> Iterable[Any]:
+                return redact_families(families, redactor)
+
+        try:
+            t.server = TelemetryServer(
+                s.prometheus_host,
+                s.prometheus_port,
+                {"/metrics": metrics_route(metric_views.ScrubbedRegistry(registry, scrub))},
+            )
+            readers.append(reader)
+        except PortInUseError as exc:
+            diagnostics.problem(str(exc))
+            if s.strict:
+                port = ConfigProblem("OTEL_EXPORTER_PROMETHEUS_PORT", str(s.prometheus_port), "a free port", "metrics")
+                raise ConfigError((port,)) from exc
+    exporters: list[MetricExporter] = []
+    if "otlp" in s.metrics_exporters and s.metrics_otlp is not None:
+        inner = _otlp_exporter("metrics", s.metrics_otlp, metrics_api.NoOpMeterProvider())
+        t.exporters.append(inner)
+        exporters.append(RedactingMetricExporter(inner, t.redactor) if t.redactor else inner)
+    if "console" in s.metrics_exporters:
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        exporters.append(ConsoleMetricExporter())
+    readers.extend(
+        PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms) for e in exporters
+    )
+    provider = MeterProvider(
+        metric_readers=readers, resource=resource, shutdown_on_exit=False, views=metric_views.views()
+    )
+    metrics_api.set_meter_provider(provider)
+    if t.redactor is not None:
+        _observe_redactions(provider, t.redactor)
+    return provider
+
+
+def _observe_redactions(provider: MeterProvider, redactor: Redactor) -> None:
+    """Publish the engine's running counts as ``crocotel.redactions{kind, signal}``."""
+
+    def observe(_options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, {"kind": kind, "signal": signal}) for (kind, signal), n in redactor.counts().items()]
+
+    provider.get_meter("crocotel", __version__).create_observable_counter(
+        "crocotel.redactions",
+        callbacks=[observe],
+        unit="{redaction}",
+        description="Values scrubbed before leaving the process, by kind and signal",
+    )
+
+
+def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
+    s = t.settings
+    assert t.meter_provider is not None
+    provider = TracerProvider(
+        sampler=_sampler(s), resource=resource, shutdown_on_exit=False, meter_provider=t.meter_provider
+    )
+    exporters: list[SpanExporter] = []
+    if "otlp" in s.traces_exporters and s.traces_otlp is not None:
+        exporters.append(_otlp_exporter("traces", s.traces_otlp, t.meter_provider))
+    if "console" in s.traces_exporters:
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        exporters.append(ConsoleSpanExporter())
+    for exporter in exporters:
+        t.exporters.append(exporter)
+        wrapped = RedactingSpanExporter(exporter, t.redactor) if t.redactor else exporter
+        provider.add_span_processor(
+            BatchSpanProcessor(wrapped, max_queue_size=s.span_queue_size, meter_provider=t.meter_provider)
+        )
+    return provider
+
+
+def _logger_provider(t: Telemetry, resource: Resource) -> Any:
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+
+    s = t.settings
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False, meter_provider=t.meter_provider)
+    exporters: list[Any] = []
+    if "otlp" in s.logs_exporters and s.logs_otlp is not None:
+        exporters.append(_otlp_exporter("logs", s.logs_otlp, t.meter_provider))  # type: ignore[arg-type]
+    if "console" in s.logs_exporters:
+        exporters.append(ConsoleLogRecordExporter())
+    for exporter in exporters:
+        t.exporters.append(exporter)
+        wrapped = RedactingLogExporter(exporter, t.redactor) if t.redactor else exporter
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(wrapped, max_queue_size=s.log_queue_size, meter_provider=t.meter_provider)
+        )
+    set_logger_provider(provider)
+    return provider
+
+
+def _install_logging(t: Telemetry) -> Callable[[], None]:
+    from crocotel import logs
+
+    redactor = t.redactor
+    return logs.install(
+        log_format=t.settings.log_format,
+        log_level=t.settings.log_level,
+        service_name=t.settings.service_name,
+        redact=(lambda text: redactor.text(text, "logs")) if redactor is not None else None,
+        is_secret_key=redactor.is_secret_key if redactor is not None else None,
+        logger_provider=t.logger_provider,
+    )

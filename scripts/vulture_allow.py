@@ -1,0 +1,1 @@
+# Names vulture cannot see used: entry points, stdlib hooks, public API.
