@@ -109,11 +109,12 @@ async def test_negative_offset_keeps_the_last_updates(
     assert [u["update_id"] for u in payload["result"]] == ids[-1:]
 
 
-async def test_push_update_assigns_ids(standin: BotApiStandIn) -> None:
+async def test_push_update_assigns_ids_and_keeps_order(standin: BotApiStandIn) -> None:
     explicit = standin.push_update({"update_id": 500, "callback_query": {"id": "1", "data": "x"}})
     assigned = standin.push_update({"edited_message": {"message_id": 1, "text": "t"}})
     assert (explicit, assigned) == (500, 501)
-    assert [u["update_id"] for u in standin.pending_updates] == [500, 501]
+    standin.push_update({"update_id": 7, "message": {"message_id": 2, "text": "late"}})
+    assert [u["update_id"] for u in standin.pending_updates] == [7, 500, 501]
 
 
 async def test_commands_get_an_entity(standin: BotApiStandIn) -> None:
@@ -277,7 +278,7 @@ def test_thread_works_from_sync_code() -> None:
 
 
 def test_thread_wait_sent_times_out() -> None:
-    with BotApiThread() as api, pytest.raises(TimeoutError):
+    with BotApiThread() as api, pytest.raises(TimeoutError, match="got 0"):
         api.wait_sent(1, timeout=0.2)
 
 
