@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from crocotel.testing import BotApiStandIn, BotApiThread
+from crocotel.testing.botapi import ApiError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -241,6 +242,23 @@ async def test_stop_releases_pending_long_polls(session: aiohttp.ClientSession) 
     assert (status, payload) == (200, {"ok": True, "result": []})
     assert time.monotonic() - started < 5
     await server.stop()  # idempotent
+
+
+async def test_add_method_serves_more_of_the_api(
+    standin: BotApiStandIn, session: aiohttp.ClientSession
+) -> None:
+    def answer_callback_query(params: dict[str, object]) -> bool:
+        if not params.get("callback_query_id"):
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired")
+        return True
+
+    standin.add_method("answerCallbackQuery", answer_callback_query)
+    assert await call(session, standin, "answerCallbackQuery", callback_query_id="1") == (
+        200,
+        {"ok": True, "result": True},
+    )
+    status, payload = await call(session, standin, "answerCallbackQuery")
+    assert (status, payload["error_code"]) == (400, 400)
 
 
 def test_rejects_a_malformed_token() -> None:

@@ -1,0 +1,165 @@
+"""The Bot API stand-in on its own event loop in a daemon thread, for synchronous code."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+
+from crocotel.testing._standin import DEFAULT_TOKEN, BotApiStandIn
+
+_T = TypeVar("_T")
+
+_THREAD_TIMEOUT = 10.0  # bounds starting, stopping and every cross-thread call
+
+
+class BotApiThread:
+    """The stand-in on its own event loop in a daemon thread, for synchronous code."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.standin = BotApiStandIn(token, host, port)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the loop thread and wait (bounded) until the server listens."""
+        if self._thread is not None:
+            raise RuntimeError("the stand-in thread is already started")
+        loop = asyncio.new_event_loop()
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = threading.Thread(target=self._run, args=(loop, started), name="crocotel-botapi", daemon=True)
+        thread.start()
+        try:
+            started.result(timeout=_THREAD_TIMEOUT)
+        except BaseException:
+            thread.join(_THREAD_TIMEOUT)
+            raise
+        self._loop, self._thread = loop, thread
+
+    def _run(self, loop: asyncio.AbstractEventLoop, started: concurrent.futures.Future[None]) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.standin.start())
+        except BaseException as exc:
+            started.set_exception(exc)
+            loop.close()
+            return
+        started.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop the server and the loop thread. Safe to call twice."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        stopping = asyncio.run_coroutine_threadsafe(self.standin.stop(), loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            stopping.result(timeout=_THREAD_TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_THREAD_TIMEOUT)
+
+    def __enter__(self) -> BotApiThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the server's loop (or right here when it is not running)."""
+        loop = self._loop
+        if loop is None:
+            return fn()
+        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout=_THREAD_TIMEOUT)
+
+    @property
+    def url(self) -> str:
+        """Base URL such as ``http://127.0.0.1:PORT``."""
+        return self.standin.url
+
+    @property
+    def token(self) -> str:
+        return self.standin.token
+
+    def method_url(self, method: str) -> str:
+        """The full URL of one method, token included."""
+        return self.standin.method_url(method)
+
+    @property
+    def sent(self) -> list[dict[str, object]]:
+        """A snapshot of every successful sendMessage call's parameters."""
+        return self._call(lambda: list(self.standin.sent))
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, object]]]:
+        """A snapshot of every authorized call as (method, parameters)."""
+        return self._call(lambda: list(self.standin.calls))
+
+    def push_message(
+        self,
+        text: str,
+        *,
+        chat_id: int = 1001,
+        user_id: int = 1001,
+        entities: list[dict[str, object]] | None = None,
+    ) -> int:
+        """Queue a text message update; returns its update_id."""
+        return self._call(
+            lambda: self.standin.push_message(text, chat_id=chat_id, user_id=user_id, entities=entities)
+        )
+
+    def push_update(self, update: dict[str, object]) -> int:
+        """Queue any raw update; returns its update_id."""
+        return self._call(lambda: self.standin.push_update(update))
+
+    def fail_next(
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """See ``BotApiStandIn.fail_next``."""
+        self.standin.fail_next(method, error_code, description, retry_after, times)
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """See ``BotApiStandIn.delay_next``."""
+        self.standin.delay_next(method, seconds, times)
+
+    def wait_sent(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
+        """Block until at least ``count`` messages were sent; raises TimeoutError otherwise."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the stand-in thread is not started")
+        waiting = asyncio.run_coroutine_threadsafe(self.standin.wait_sent(count, timeout), loop)
+        try:
+            return waiting.result(timeout=timeout + _THREAD_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            if waiting.done():
+                raise  # wait_sent's own TimeoutError, which says how many were sent
+            waiting.cancel()
+            raise TimeoutError(f"expected {count} sendMessage calls within {timeout}s") from None
