@@ -127,16 +127,6 @@ def configure(environ: dict[str, str] | None = None) -> Telemetry:
         return telemetry
 
 
-def reset_for_tests() -> None:
-    """Shut down and forget the current telemetry (for in-process tests only)."""
-    global _current
-    with _lock:
-        if _current is not None:
-            _current.shutdown(timeout=1.0)
-        _current = None
-        lifecycle.uninstall()
-
-
 def _build(t: Telemetry) -> None:
     s = t.settings
     os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
