@@ -1,0 +1,311 @@
+"""The redaction engine: applies :data:`RULES` to text and to structured values.
+
+Text is encoded to UTF-8 once and every rule runs on the bytes with RE2, so
+the cost is linear in the input whatever it holds.  A cheap precheck returns
+clean text untouched (the same object), which lets callers skip copying.
+Nothing here raises: a value that cannot be redacted is dropped and replaced
+by ``[REDACTED:error]``; it is never passed through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import re2
+
+from crocotel.redaction.rules import PHONE_KEY_PATTERN, PRECHECK_MARKERS, RULES, SECRET_KEY_PATTERN, Rule
+
+__all__ = ["ERROR", "LIMIT", "SECRET", "Redactor"]
+
+ERROR = "[REDACTED:error]"
+SECRET = "[REDACTED:secret]"
+LIMIT = "[REDACTED:limit]"
+
+MAX_DEPTH = 12  # nesting levels walked in dicts, lists and tuples
+MAX_NODES = 10_000  # containers and items walked in one value() call
+_PRECHECK_MAX = 64 * 1024  # longer text skips the precheck and is always scanned (see _Compiled)
+_MIN_DIGITS = 7  # fewest digits any phone or token rule can match
+_MIN_LENGTH = 5  # shortest text any rule can match ("pwd=x")
+_DIGITS = b"0123456789"
+_NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
+_MARK = b"[REDACTED:"
+_KEY_CACHE_MAX = 4096
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # hostile input may exhaust the DFA; RE2 then falls back quietly
+    return options
+
+
+class _CompiledRule:
+    """A rule compiled for bytes, with the indices of its kept groups."""
+
+    __slots__ = ("kind", "post", "pre", "regex")
+
+    def __init__(self, rule: Rule) -> None:
+        self.kind = rule.kind
+        self.regex = re2.compile(rule.pattern.encode(), _options())
+        pre_names, post_names = rule.groups
+        index = self.regex.groupindex
+        self.pre = tuple(index[name.encode()] for name in pre_names)
+        self.post = tuple(index[name.encode()] for name in post_names)
+
+
+class _Compiled:
+    """Compiled rules, shared by every Redactor (RE2 objects are thread-safe)."""
+
+    def __init__(self) -> None:
+        self.rules = tuple(_CompiledRule(rule) for rule in RULES)
+        assert [rule.kind for rule in self.rules] == ["bot_token", "secret", "phone"], "see _scan"
+        markers = re2.Options()
+        markers.case_sensitive = False
+        markers.never_capture = True
+        markers.log_errors = False
+        # A literal alternation: its DFA is tiny, so RE2::Set cannot run out of
+        # memory on the short inputs it is given (it would then report no match).
+        self.markers = re2.Set.SearchSet(markers)
+        self.markers.Add("|".join(re2.escape(m) for m in PRECHECK_MARKERS))
+        self.markers.Compile()
+        self.secret_key = re2.compile(SECRET_KEY_PATTERN, _options())
+        self.phone_key = re2.compile(PHONE_KEY_PATTERN, _options())
+
+
+_COMPILED = _Compiled()
+_MARKERS = _COMPILED.markers.Match
+
+
+class Redactor:
+    """Redacts bot tokens, phone numbers and secrets; counts what it redacted."""
+
+    def __init__(self, *, hash_key: bytes | None = None) -> None:
+        self._hash_key = bytes(hash_key) if hash_key else None
+        self._counts: dict[tuple[str, str], int] = {}
+        self._secret_keys: dict[str, bool] = {}
+        self._phone_keys: dict[str, bool] = {}
+
+    # -- text -------------------------------------------------------------
+
+    def text(self, value: str, signal: str = "api") -> str:
+        """Return ``value`` redacted; the same object when nothing changed."""
+        try:
+            if value.__class__ is not str and not isinstance(value, str):
+                return self.text(_to_str(value), signal)
+            try:
+                data = value.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: exporters could not encode them either
+                data = value.encode("utf-8", "replace")
+                return self._scan(data, signal, True, True).decode("utf-8", "replace")
+            size = len(data)
+            if size > _PRECHECK_MAX:
+                digits = markers = True
+            else:
+                if size < _MIN_LENGTH:
+                    return value
+                digits = size - len(data.translate(None, _DIGITS)) >= _MIN_DIGITS
+                markers = _MARKERS(data) is not None
+                if not (digits or markers):
+                    return value
+            out = self._scan(data, signal, digits, markers)
+            return value if out is data else out.decode("utf-8", "replace")
+        except Exception:
+            self._count("error", signal)
+            return ERROR
+
+    def _scan(self, data: bytes, signal: str, digits: bool, markers: bool) -> bytes:
+        token, secret, phone = _COMPILED.rules
+        if digits and (b":" in data or b"%3" in data):
+            data = self._apply(token, data, signal)
+        if markers:
+            data = self._apply(secret, data, signal)
+        if digits:
+            data = self._apply(phone, data, signal)
+        return data
+
+    def _apply(self, rule: _CompiledRule, data: bytes, signal: str) -> bytes:
+        pieces: list[bytes] | None = None
+        last = 0
+        for match in rule.regex.finditer(data):
+            start, end = match.span()
+            for group in rule.pre:
+                group_start, group_end = match.span(group)
+                if group_start >= 0:
+                    start = group_end
+                    break
+            for group in rule.post:
+                group_start, _ = match.span(group)
+                if group_start >= 0:
+                    end = group_start
+                    break
+            found = data[start:end]
+            if not found or found.startswith(_MARK):
+                continue  # already redacted (idempotent, also across the Collector)
+            if pieces is None:
+                pieces = []
+            pieces.append(data[last:start])
+            pieces.append(self._marker(rule.kind, found))
+            last = end
+            self._count(rule.kind, signal)
+        if pieces is None:
+            return data
+        pieces.append(data[last:])
+        return b"".join(pieces)
+
+    def _marker(self, kind: str, found: bytes) -> bytes:
+        if kind == "phone" and self._hash_key is not None:
+            return b"[REDACTED:phone:" + self._digest(found.translate(None, _NOT_DIGITS)) + b"]"
+        return b"[REDACTED:" + kind.encode() + b"]"
+
+    def _digest(self, digits: bytes) -> bytes:
+        """Keyed hash of normalised digits: correlates one number, reveals nothing."""
+        assert self._hash_key is not None
+        return hmac.new(self._hash_key, digits, hashlib.sha256).hexdigest()[:12].encode()
+
+    # -- structured values ------------------------------------------------
+
+    def value(self, value: object, signal: str = "api", key: str | None = None) -> object:
+        """Redact any value: strings, bytes, containers (depth-limited), others via str()."""
+        try:
+            if key is not None:
+                keyed = self._keyed(value, key, signal)
+                if keyed is not None:
+                    return keyed
+            return self._walk(value, signal, 0, [MAX_NODES], set())
+        except Exception:
+            self._count("error", signal)
+            return ERROR
+
+    def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
+        """Redact attribute values (secret keys wholesale); the same mapping if unchanged."""
+        if not attrs:
+            return attrs
+        try:
+            out: dict[str, Any] | None = None
+            for key, item in attrs.items():
+                new = self.value(item, signal, key)
+                if new is not item:
+                    if out is None:
+                        out = dict(attrs)
+                    out[key] = new
+            return attrs if out is None else out
+        except Exception:
+            self._count("error", signal)
+            return {}
+
+    def _keyed(self, value: object, key: object, signal: str) -> object | None:
+        """The replacement for a value under a secret or phone key, else None."""
+        if not isinstance(key, str) or value is None or (isinstance(value, str) and not value):
+            return None
+        if self.is_secret_key(key):
+            self._count("secret", signal)
+            return SECRET
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and self._is_phone_key(key):
+            data = str(value).encode("utf-8", "replace")
+            digits = data.translate(None, _NOT_DIGITS)
+            if len(digits) >= _MIN_DIGITS:
+                self._count("phone", signal)
+                return self._marker("phone", digits).decode()
+        return None
+
+    def _walk(self, value: object, signal: str, depth: int, budget: list[int], active: set[int]) -> object:
+        if isinstance(value, str):
+            return self.text(value, signal)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.text(bytes(value).decode("utf-8", "replace"), signal)
+        if not isinstance(value, (Mapping, list, tuple)):
+            try:
+                text = str(value)
+            except Exception:  # drop this one value, keep its siblings
+                self._count("error", signal)
+                return ERROR
+            return self.text(text, signal)
+        budget[0] -= 1
+        if depth >= MAX_DEPTH or budget[0] < 0 or id(value) in active:
+            self._count("limit", signal)
+            return LIMIT
+        active.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return self._walk_mapping(value, signal, depth, budget, active)
+            return self._walk_sequence(value, signal, depth, budget, active)
+        finally:
+            active.discard(id(value))
+
+    def _walk_mapping(
+        self, value: Mapping[Any, Any], signal: str, depth: int, budget: list[int], active: set[int]
+    ) -> object:
+        out: dict[Any, Any] = {}
+        changed = False
+        for key, item in value.items():
+            budget[0] -= 1
+            new_key = self.text(key, signal) if isinstance(key, str) else key
+            new = self._keyed(item, key, signal)
+            if new is None:
+                new = self._walk(item, signal, depth + 1, budget, active)
+            changed = changed or new is not item or new_key is not key
+            out[new_key] = new
+        return out if changed else value
+
+    def _walk_sequence(
+        self, value: list[Any] | tuple[Any, ...], signal: str, depth: int, budget: list[int], active: set[int]
+    ) -> object:
+        items = []
+        changed = False
+        for item in value:
+            budget[0] -= 1
+            new = self._walk(item, signal, depth + 1, budget, active)
+            changed = changed or new is not item
+            items.append(new)
+        if not changed:
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
+
+    # -- keys, counts, patterns -------------------------------------------
+
+    def is_secret_key(self, key: str) -> bool:
+        """True for key names whose values are secrets (``password``, ``api_key``, ...)."""
+        return self._key_check(self._secret_keys, _COMPILED.secret_key, key)
+
+    def _is_phone_key(self, key: str) -> bool:
+        return self._key_check(self._phone_keys, _COMPILED.phone_key, key)
+
+    @staticmethod
+    def _key_check(cache: dict[str, bool], regex: Any, key: str) -> bool:
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:
+            return False
+        try:
+            result = regex.search(key) is not None
+        except Exception:
+            return True  # a key we cannot read is treated as secret
+        if len(cache) >= _KEY_CACHE_MAX:
+            cache.clear()
+        cache[key] = result
+        return result
+
+    def _count(self, kind: str, signal: str) -> None:
+        counts = self._counts
+        counts[(kind, signal)] = counts.get((kind, signal), 0) + 1
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Snapshot of (kind, signal) -> redactions so far."""
+        return dict(self._counts)
+
+    def patterns(self) -> list[tuple[str, str, str]]:
+        """(kind, RE2 pattern, Go replacement template) in the order they run."""
+        return [(rule.kind, rule.pattern, rule.replacement) for rule in RULES]
+
+
+def _to_str(value: object) -> str:
+    """str() of anything; bytes are decoded as UTF-8 with replacement."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
