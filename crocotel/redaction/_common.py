@@ -1,0 +1,68 @@
+"""Helpers shared by the span, log and metric adapters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, cast
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+
+from crocotel.redaction.engine import Redactor
+
+__all__ = ["ResourceCache", "bounded", "safe_text"]
+
+
+def bounded(original: object, redacted: Mapping[str, Any] | None, dropped: int) -> Any:
+    """Wrap redacted attributes like the SDK does, keeping the dropped count.
+
+    Returns ``original`` itself when nothing was redacted.
+    """
+    if redacted is original:
+        return original
+    attrs = BoundedAttributes(maxlen=None, attributes=redacted, immutable=True, max_value_len=None)
+    attrs.dropped = dropped
+    return attrs
+
+
+def safe_text(redactor: Redactor, value: str | None, signal: str) -> str | None:
+    """Redact an optional string (names, descriptions)."""
+    if value is None:
+        return None
+    return redactor.text(value, signal)
+
+
+class ResourceCache:
+    """Redacts a Resource once: providers hand the same object to every record.
+
+    Reusing one redacted object also keeps exporters grouping records by resource.
+    """
+
+    _MAX = 16
+
+    def __init__(self, redactor: Redactor, signal: str) -> None:
+        self._redactor = redactor
+        self._signal = signal
+        self._lock = threading.Lock()
+        self._cache: dict[int, tuple[Resource, Resource]] = {}
+
+    def get(self, resource: Resource) -> Resource:
+        """The redacted copy of ``resource`` (``resource`` itself if clean)."""
+        with self._lock:
+            hit = self._cache.get(id(resource))
+            if hit is not None and hit[0] is resource:
+                return hit[1]
+        attrs = self._redactor.attributes(resource.attributes, self._signal)
+        if attrs is resource.attributes:
+            redacted = resource
+        else:
+            try:
+                redacted = Resource(cast(Any, attrs), resource.schema_url)
+            except Exception:
+                redacted = Resource({}, resource.schema_url)  # drop what we could not redact
+        with self._lock:
+            if len(self._cache) >= self._MAX:
+                self._cache.clear()
+            self._cache[id(resource)] = (resource, redacted)
+        return redacted
