@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from crocotel import config
 from crocotel._version import __version__
+from crocotel.collector import add_subcommand as add_collector_config
 from crocotel.configurator import EXIT_CONFIG
 
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run an example bot under crocotel against a local Bot API")
     demo.add_argument("--updates", type=int, default=20, help="stop after this many updates (default 20)")
     demo.set_defaults(func=cmd_demo)
+    add_collector_config(sub)  # crocotel collector-config: crocotel/collector.py
     return parser
 
 
