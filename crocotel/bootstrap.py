@@ -32,7 +32,7 @@ from crocotel._version import __version__
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
 from crocotel.redaction import Redactor
 from crocotel.redaction.logs import RedactingLogExporter
-from crocotel.redaction.metrics import RedactingMetricExporter, redact_families
+from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
 from crocotel.redaction.spans import RedactingSpanExporter
 from crocotel.server import PortInUseError, TelemetryServer, metrics_route
 
@@ -48,6 +48,7 @@ class Telemetry:
     logger_provider: Any | None = None
     server: TelemetryServer | None = None
     exporters: list[Any] = field(default_factory=list)
+    push_readers: list[MetricReader] = field(default_factory=list)
     uninstall_logs: Callable[[], None] | None = None
     _closed: bool = False
 
@@ -59,6 +60,21 @@ class Telemetry:
     def _providers(self) -> list[Any]:
         return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p is not None]
 
+    def _final_attempt_only(self) -> None:
+        """Make each OTLP exporter try once more and stop retrying.
+
+        Upstream exporters back off for up to their timeout (10 s) when the
+        Collector is down; at exit that only delays the bot's restart. Setting
+        their own shutdown-in-progress event keeps the next export to a single
+        attempt. Guarded: if a release renames the event, the deadline still holds.
+        """
+        for exporter in self.exporters:
+            holder = getattr(exporter, "_client", exporter)
+            for name in ("_shutdown_event", "_shutdown_in_progress"):
+                event = getattr(holder, name, None)
+                if isinstance(event, threading.Event):
+                    event.set()
+
     def _abort_exports(self) -> None:
         """Stop exporter retries so a flush past its deadline gives up at once."""
         for exporter in self.exporters:
@@ -68,9 +84,15 @@ class Telemetry:
                 pass
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Export what is buffered, in parallel per signal; ``False`` if the deadline passed."""
+        """Export what is buffered, in parallel per signal; ``False`` if the deadline passed.
+
+        Only push readers are flushed: collecting the Prometheus reader outside a
+        scrape would make the next scrape render every series twice.
+        """
         limit = self.settings.shutdown_timeout if timeout is None else timeout
-        return lifecycle.run_parallel([p.force_flush for p in self._providers()], limit)
+        tasks = [p.force_flush for p in (self.tracer_provider, self.logger_provider) if p is not None]
+        tasks.extend(reader.force_flush for reader in self.push_readers)
+        return lifecycle.run_parallel(tasks, limit)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop every provider and the server within ``timeout`` seconds; idempotent."""
@@ -78,6 +100,7 @@ class Telemetry:
             return True
         self._closed = True
         limit = self.settings.shutdown_timeout if timeout is None else timeout
+        self._final_attempt_only()
         finished = lifecycle.run_parallel([p.shutdown for p in self._providers()], limit)
         if not finished:
             self._abort_exports()
@@ -206,19 +229,9 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     readers: list[MetricReader] = []
     if "prometheus" in s.metrics_exporters:
         reader, registry = metric_views.prometheus_reader()
-        scrub: Callable[[Iterable[Any]], Iterable[Any]] | None = None
-        if t.redactor is not None:
-            redactor = t.redactor
-
-            def scrub(families: Iterable[Any]) -> Iterable[Any]:
-                return redact_families(families, redactor)
-
+        exposed: Any = RedactingCollector(registry, t.redactor) if t.redactor is not None else registry
         try:
-            t.server = TelemetryServer(
-                s.prometheus_host,
-                s.prometheus_port,
-                {"/metrics": metrics_route(metric_views.ScrubbedRegistry(registry, scrub))},
-            )
+            t.server = TelemetryServer(s.prometheus_host, s.prometheus_port, {"/metrics": metrics_route(exposed)})
             readers.append(reader)
         except PortInUseError as exc:
             diagnostics.problem(str(exc))
@@ -234,9 +247,10 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
         exporters.append(ConsoleMetricExporter())
-    readers.extend(
+    t.push_readers = [
         PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms) for e in exporters
-    )
+    ]
+    readers.extend(t.push_readers)
     provider = MeterProvider(
         metric_readers=readers, resource=resource, shutdown_on_exit=False, views=metric_views.views()
     )

@@ -8,9 +8,6 @@ in milliseconds the same bounds scaled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
-
 from opentelemetry.sdk.metrics import Histogram
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -36,24 +33,6 @@ def views() -> list[View]:
             aggregation=ExplicitBucketHistogramAggregation(BUCKETS_MS),
         ),
     ]
-
-
-class ScrubbedRegistry:
-    """What ``/metrics`` renders: a registry's families passed through a filter.
-
-    ``prometheus_client`` only needs ``collect()``, so the redaction of label
-    values wraps collection here instead of patching the exporter.
-    """
-
-    def __init__(self, registry: CollectorRegistry, scrub: Any | None = None) -> None:
-        self._registry = registry
-        self._scrub = scrub
-
-    def collect(self) -> Iterator[Any]:
-        families: Iterable[Any] = self._registry.collect()
-        if self._scrub is not None:
-            families = self._scrub(families)
-        yield from families
 
 
 def prometheus_reader() -> tuple[MetricReader, CollectorRegistry]:
