@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from crocotel.testing import OtlpReceiver  # noqa: E402
 
 APP = str(REPO / "tests" / "apps" / "span_app.py")
 STOCK = REPO / ".cache" / "stock-venv"
+NEUTRAL = tempfile.gettempdir()  # not the checkout: its egg-info would expose crocotel's entry points
 STOCK_PINS = ["opentelemetry-distro==0.66b2", "opentelemetry-exporter-otlp~=1.45"]
 
 
@@ -64,7 +66,9 @@ def wrapper(python: Path) -> list[str]:
 def exit_seconds(python: Path) -> float:
     env = env_for(f"http://127.0.0.1:{closed_port()}")
     started = time.monotonic()
-    subprocess.run([*wrapper(python), APP, "exit", "5"], env=env, capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [*wrapper(python), APP, "exit", "5"], env=env, cwd=NEUTRAL, capture_output=True, timeout=120, check=False
+    )
     return time.monotonic() - started
 
 
@@ -73,6 +77,7 @@ def spans_lost_on_sigterm(python: Path, count: int = 40) -> int:
         proc = subprocess.Popen(
             [*wrapper(python), APP, "burst", str(count)],
             env=env_for(receiver.endpoint),
+            cwd=NEUTRAL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
