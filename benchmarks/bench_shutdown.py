@@ -67,7 +67,12 @@ def exit_seconds(python: Path) -> float:
     env = env_for(f"http://127.0.0.1:{closed_port()}")
     started = time.monotonic()
     subprocess.run(
-        [*wrapper(python), APP, "exit", "5"], env=env, cwd=NEUTRAL, capture_output=True, timeout=120, check=False
+        [*wrapper(python), APP, "exit", "5"],
+        env=env,
+        cwd=NEUTRAL,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     return time.monotonic() - started
 

@@ -9,6 +9,7 @@ clear line on stderr, and the rest keeps working.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -78,10 +79,8 @@ class Telemetry:
     def _abort_exports(self) -> None:
         """Stop exporter retries so a flush past its deadline gives up at once."""
         for exporter in self.exporters:
-            try:
+            with contextlib.suppress(Exception):  # best effort at the deadline
                 exporter.shutdown()
-            except Exception:  # noqa: S110 - best effort at the deadline
-                pass
 
     def flush(self, timeout: float | None = None) -> bool:
         """Export what is buffered, in parallel per signal; ``False`` if the deadline passed.
@@ -192,7 +191,7 @@ def _sampler(s: Settings) -> samplers.Sampler:
     return table[s.sampler]
 
 
-def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: MeterProvider) -> Any:
+def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: metrics_api.MeterProvider) -> Any:
     """The upstream OTLP exporter for one signal, over http/protobuf or gRPC."""
     if o.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
@@ -207,7 +206,9 @@ def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: MeterProvider) 
                 meter_provider=meter_provider,
             )  # fmt: skip
         if signal == "logs":
-            return grpc_logs.OTLPLogExporter(endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout)
+            return grpc_logs.OTLPLogExporter(
+                endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout
+            )
         return grpc_metrics.OTLPMetricExporter(
             endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout
         )
@@ -231,12 +232,16 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
         reader, registry = metric_views.prometheus_reader()
         exposed: Any = RedactingCollector(registry, t.redactor) if t.redactor is not None else registry
         try:
-            t.server = TelemetryServer(s.prometheus_host, s.prometheus_port, {"/metrics": metrics_route(exposed)})
+            t.server = TelemetryServer(
+                s.prometheus_host, s.prometheus_port, {"/metrics": metrics_route(exposed)}
+            )
             readers.append(reader)
         except PortInUseError as exc:
             diagnostics.problem(str(exc))
             if s.strict:
-                port = ConfigProblem("OTEL_EXPORTER_PROMETHEUS_PORT", str(s.prometheus_port), "a free port", "metrics")
+                port = ConfigProblem(
+                    "OTEL_EXPORTER_PROMETHEUS_PORT", str(s.prometheus_port), "a free port", "metrics"
+                )
                 raise ConfigError((port,)) from exc
     exporters: list[MetricExporter] = []
     if "otlp" in s.metrics_exporters and s.metrics_otlp is not None:
@@ -248,7 +253,8 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
 
         exporters.append(ConsoleMetricExporter())
     t.push_readers = [
-        PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms) for e in exporters
+        PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms)
+        for e in exporters
     ]
     readers.extend(t.push_readers)
     provider = MeterProvider(
@@ -264,7 +270,10 @@ def _observe_redactions(provider: MeterProvider, redactor: Redactor) -> None:
     """Publish the engine's running counts as ``crocotel.redactions{kind, signal}``."""
 
     def observe(_options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(n, {"kind": kind, "signal": signal}) for (kind, signal), n in redactor.counts().items()]
+        return [
+            Observation(n, {"kind": kind, "signal": signal})
+            for (kind, signal), n in redactor.counts().items()
+        ]
 
     provider.get_meter("crocotel", __version__).create_observable_counter(
         "crocotel.redactions",

@@ -174,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a command with crocotel telemetry (like opentelemetry-instrument)")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command, e.g. python -m mybot")
     run.set_defaults(func=cmd_run)
-    sub.add_parser("config", help="print the effective settings, secrets masked").set_defaults(func=cmd_config)
-    sub.add_parser("doctor", help="check ports, the Collector, instrumentations").set_defaults(func=cmd_doctor)
+    sub.add_parser("config", help="print the effective settings, secrets masked").set_defaults(
+        func=cmd_config
+    )
+    sub.add_parser("doctor", help="check ports, the Collector, instrumentations").set_defaults(
+        func=cmd_doctor
+    )
     demo = sub.add_parser("demo", help="run an example bot under crocotel against a local Bot API")
     demo.add_argument("--updates", type=int, default=20, help="stop after this many updates (default 20)")
     demo.set_defaults(func=cmd_demo)

@@ -51,8 +51,7 @@ class ConfigProblem:
     def message(self) -> str:
         """The single line shown to the operator."""
         return (
-            f"crocotel: invalid {self.variable}={self.value!r}: expected {self.allowed}; "
-            f"{self.part} disabled"
+            f"crocotel: invalid {self.variable}={self.value!r}: expected {self.allowed}; {self.part} disabled"
         )
 
 
@@ -93,16 +92,22 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full URL for traces, used as is"),
     Variable("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "", "full URL for logs, used as is"),
     Variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "", "full URL for metrics, used as is"),
-    Variable("OTEL_EXPORTER_OTLP_HEADERS", "", "headers sent to the Collector (masked in output)", secret=True),
+    Variable(
+        "OTEL_EXPORTER_OTLP_HEADERS", "", "headers sent to the Collector (masked in output)", secret=True
+    ),
     Variable("OTEL_EXPORTER_OTLP_TIMEOUT", "10", "seconds per export request"),
-    Variable("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", "address of the /metrics, /healthz, /readyz server"),
+    Variable(
+        "OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", "address of the /metrics, /healthz, /readyz server"
+    ),
     Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "9464", "port of that server (0 picks a free one)"),
     Variable("OTEL_TRACES_SAMPLER", "parentbased_always_on", "sampler name"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "1.0", "ratio 0..1 for the traceidratio samplers"),
     Variable("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "spans buffered before dropping (bounds memory)"),
     Variable("OTEL_BLRP_MAX_QUEUE_SIZE", "2048", "log records buffered before dropping"),
     Variable("OTEL_METRIC_EXPORT_INTERVAL", "60000", "ms between OTLP metric exports"),
-    Variable("CROCOTEL_STRICT", "false", "true: exit non-zero on bad config instead of running without that part"),
+    Variable(
+        "CROCOTEL_STRICT", "false", "true: exit non-zero on bad config instead of running without that part"
+    ),
     Variable("CROCOTEL_SHUTDOWN_TIMEOUT", "5", "seconds allowed to flush on exit or SIGTERM"),
     Variable("CROCOTEL_LOG_FORMAT", "json", "json, text, logfmt, or none (leave the app's handlers alone)"),
     Variable("CROCOTEL_LOG_LEVEL", "INFO", "root log level when crocotel owns stdout logging"),
@@ -362,7 +367,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     sdk_disabled = _lenient_bool(r.raw("OTEL_SDK_DISABLED") or "false")
     strict = r.get("CROCOTEL_STRICT", BOOL, False, "strict mode")
     resource_attributes = r.get("OTEL_RESOURCE_ATTRIBUTES", PAIRS, {}, "extra resource attributes")
-    service_name = r.raw("OTEL_SERVICE_NAME") or resource_attributes.get("service.name") or d["OTEL_SERVICE_NAME"]
+    service_name = (
+        r.raw("OTEL_SERVICE_NAME") or resource_attributes.get("service.name") or d["OTEL_SERVICE_NAME"]
+    )
 
     traces = r.get("OTEL_TRACES_EXPORTER", _exporters(TRACES_EXPORTERS), ("otlp",), "traces")
     metrics = r.get("OTEL_METRICS_EXPORTER", _exporters(METRICS_EXPORTERS), ("prometheus",), "metrics")
@@ -388,9 +395,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     sampler_arg = r.get("OTEL_TRACES_SAMPLER_ARG", RATIO, 1.0, "sampler ratio (using 1.0)")
     span_queue = r.get("OTEL_BSP_MAX_QUEUE_SIZE", POSITIVE_INT, 2048, "span queue size (using 2048)")
     log_queue = r.get("OTEL_BLRP_MAX_QUEUE_SIZE", POSITIVE_INT, 2048, "log queue size (using 2048)")
-    interval = r.get("OTEL_METRIC_EXPORT_INTERVAL", POSITIVE_INT, 60000, "metric export interval (using 60000)")
+    interval = r.get(
+        "OTEL_METRIC_EXPORT_INTERVAL", POSITIVE_INT, 60000, "metric export interval (using 60000)"
+    )
     shutdown_timeout = r.get("CROCOTEL_SHUTDOWN_TIMEOUT", SECONDS, 5.0, "custom shutdown timeout (using 5)")
-    log_format = r.get("CROCOTEL_LOG_FORMAT", LOG_FORMAT, "json", "crocotel log formatting (app handlers kept)")
+    log_format = r.get(
+        "CROCOTEL_LOG_FORMAT", LOG_FORMAT, "json", "crocotel log formatting (app handlers kept)"
+    )
     if any(p.variable == "CROCOTEL_LOG_FORMAT" for p in r.problems):
         log_format = "none"
     log_level = r.get("CROCOTEL_LOG_LEVEL", LOG_LEVEL, "INFO", "custom log level (using INFO)")
@@ -429,13 +440,12 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     env = os.environ if environ is None else environ
     rows: list[tuple[str, str, str]] = []
     for var in VARIABLES:
-        raw = env.get(var.name)
-        value = raw if raw not in (None, "") else var.default
+        raw = env.get(var.name) or ""
+        value = raw or var.default
         if var.secret and raw:
             value = "****** (set)"
-        source = "env" if raw not in (None, "") else "default"
+        source = "env" if raw else "default"
         if any(p.variable == var.name for p in settings.problems):
             source = "INVALID, ignored"
         rows.append((var.name, value, source))
     return rows
-

@@ -27,4 +27,6 @@ class CrocotelConfigurator:
             sys.stderr.flush()
             os._exit(EXIT_CONFIG)
         except Exception as exc:  # the bot must start even if telemetry cannot
-            diagnostics.problem(f"crocotel: telemetry setup failed ({type(exc).__name__}); the bot runs without it")
+            diagnostics.problem(
+                f"crocotel: telemetry setup failed ({type(exc).__name__}); the bot runs without it"
+            )

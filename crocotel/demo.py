@@ -109,7 +109,9 @@ def _summary(receiver: OtlpReceiver | None, metrics_text: str, replies: int) -> 
         spans = receiver.spans()
         traces = Counter(s.trace_id for s in spans)
         names = Counter(s.name for s in spans)
-        print(f"crocotel demo: {len(spans)} spans in {len(traces)} traces, {len(receiver.logs())} log records")
+        print(
+            f"crocotel demo: {len(spans)} spans in {len(traces)} traces, {len(receiver.logs())} log records"
+        )
         for name, count in names.most_common(8):
             print(f"  {count:5d}  {name}")
     samples = [line for line in metrics_text.splitlines() if line and not line.startswith("#")]

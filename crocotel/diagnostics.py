@@ -93,7 +93,7 @@ class DiagnosticsHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.addFilter(RateLimitFilter())
         self.setFormatter(DiagnosticsFormatter())
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+    def handleError(self, record: logging.LogRecord) -> None:
         """Swallow write errors (closed stderr): diagnostics must never raise."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from crocotel.redaction.urls import url_filter
 

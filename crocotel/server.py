@@ -37,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         route = self.server.routes.get(path)
         if route is None:
@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay silent: a scrape every 15 s must not write to the bot's stderr."""
 
 
@@ -79,7 +79,10 @@ class TelemetryServer:
             raise
         self._server.routes = routes
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="crocotel-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="crocotel-http",
+            daemon=True,
         )
         self._thread.start()
 

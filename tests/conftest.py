@@ -64,7 +64,9 @@ def wait_line(proc: subprocess.Popen[str], marker: str, limit: int = 200) -> lis
         lines.append(line.rstrip("\n"))
         if line.strip() == marker:
             return lines
-    raise AssertionError(f"{marker!r} never printed; stdout so far: {lines}; stderr: {proc.stderr and proc.stderr.read()}")
+    raise AssertionError(
+        f"{marker!r} never printed; stdout so far: {lines}; stderr: {proc.stderr and proc.stderr.read()}"
+    )
 
 
 def reset_telemetry() -> None:
@@ -91,4 +93,3 @@ def reset_telemetry() -> None:
 def receiver() -> Iterator[OtlpReceiver]:
     with OtlpReceiver() as r:
         yield r
-

@@ -84,7 +84,9 @@ def test_strict_mode_raises_config_error(fresh: OtlpReceiver, monkeypatch: pytes
     assert "OTEL_LOGS_EXPORTER='loki'" in str(caught.value)
 
 
-def test_strict_mode_treats_a_taken_port_as_fatal(fresh: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_mode_treats_a_taken_port_as_fatal(
+    fresh: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()

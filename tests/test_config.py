@@ -108,7 +108,10 @@ def test_none_exporter_means_off() -> None:
 
 
 def test_describe_masks_secrets() -> None:
-    env = {"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer sk-live-1234567890", "CROCOTEL_REDACT_HASH_KEY": "k3y"}
+    env = {
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer sk-live-1234567890",
+        "CROCOTEL_REDACT_HASH_KEY": "k3y",
+    }
     rows = config.describe(config.load(env), env)
     text = "\n".join(f"{n} {v} {src}" for n, v, src in rows)
     assert "sk-live" not in text and "k3y" not in text

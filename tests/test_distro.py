@@ -63,7 +63,7 @@ def test_span_and_histogram_arrive_with_second_buckets(receiver: OtlpReceiver) -
         assert text.rstrip().endswith("# EOF")
         assert "app_work_duration_seconds_bucket" in text
     finally:
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert receiver.wait_for(lambda r: any(s.name == "work 0" for s in r.spans()), timeout=10)
     span = next(s for s in receiver.spans() if s.name == "work 0")
@@ -113,7 +113,11 @@ def plain_returncode_on_sigterm(extra_env: dict[str, str]) -> int:
     """How the same app ends on SIGTERM without any telemetry, for comparison."""
     env = base_env(**extra_env)
     proc = subprocess.Popen(
-        [sys.executable, SPAN_APP, "burst", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, SPAN_APP, "burst", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     wait_line(proc, "READY")  # type: ignore[arg-type]
     proc.send_signal(signal.SIGTERM)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # no stubs shipped
+from google.protobuf.message import DecodeError  # no stubs shipped
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
