@@ -34,6 +34,8 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, receiver: OtlpReceiver) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    # the pip bundled with older Pythons cannot resolve the 0.66bN pre-release pins
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip"], check=True, timeout=300)
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
         check=True,
