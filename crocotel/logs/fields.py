@@ -1,0 +1,106 @@
+"""What a log record says, in the pieces every output needs: time, extras, exception.
+
+Kept apart from the formatters so the JSON, text, logfmt and OTLP outputs agree on which
+attributes are ``extra`` fields and how an exception is described.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterator
+from itertools import islice
+from types import TracebackType
+from typing import Any
+
+from crocotel.logs.scrub import safe_str
+
+# Attributes every LogRecord has, plus what formatters and known record factories add to it;
+# anything else on a record came from ``extra=`` (or a filter) and is written as a field.
+_SAMPLE = logging.LogRecord("", 0, "", 0, "", (), None)
+STANDARD_COUNT = len(_SAMPLE.__dict__)
+RESERVED = frozenset(_SAMPLE.__dict__) | {
+    "message",
+    "asctime",
+    "taskName",  # Python 3.12+
+    "trace_id",  # ours, see crocotel.logs.context
+    "span_id",
+    "otelTraceID",  # opentelemetry-instrumentation-logging's record factory
+    "otelSpanID",
+    "otelTraceSampled",
+    "otelServiceName",
+}
+del _SAMPLE
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def extras(record: logging.LogRecord) -> Iterator[tuple[str, Any]]:
+    """The record's ``extra`` fields in the order they were given.
+
+    ``Logger.makeRecord`` adds extras after the standard attributes, so the scan starts past
+    them; the reserved check still drops anything a formatter or factory added later.
+    """
+    fields = record.__dict__
+    if len(fields) <= STANDARD_COUNT:
+        return iter(())
+    return ((k, v) for k, v in islice(fields.items(), STANDARD_COUNT, None) if k not in RESERVED)
+
+
+def exc_info(record: logging.LogRecord) -> ExcInfo | None:
+    """The record's exception triple, or None (also for ``exc_info=(None, None, None)``)."""
+    info = record.exc_info
+    if not info or info[0] is None or info[1] is None:
+        return None
+    return info
+
+
+def exception_type(exc: BaseException) -> str:
+    """``module.QualName`` of the exception's class, bare for builtins (``ValueError``)."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, never raising."""
+    return safe_str(exc)
+
+
+def stacktrace(record: logging.LogRecord, info: ExcInfo) -> str:
+    """The formatted traceback, cached on the record as ``exc_text`` like ``logging.Formatter`` does."""
+    text = record.exc_text
+    if not text:
+        try:
+            text = "".join(traceback.format_exception(*info)).rstrip("\n")
+        except Exception:
+            text = f"{exception_type(info[1])}: {exception_message(info[1])}"
+        record.exc_text = text
+    return text
+
+
+# ".000Z" to ".999Z": a table lookup is cheaper than formatting the milliseconds every time.
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
+
+
+class Clock:
+    """RFC 3339 UTC timestamps with milliseconds from ``record.created``.
+
+    The part up to the seconds is cached: records arrive many per second, and ``time.strftime``
+    costs more than the rest of the timestamp. The cache is one tuple, replaced whole, so
+    concurrent threads never read a second from one update and a prefix from another.
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[int, str] = (-1, "")
+
+    def timestamp(self, record: logging.LogRecord) -> str:
+        """For example ``2026-11-29T05:01:02.345Z`` (milliseconds truncated, like ``record.msecs``)."""
+        created = record.created
+        second = int(created)
+        cache = self._cache
+        if cache[0] != second:
+            cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cache = cache
+        return cache[1] + _MILLIS[int((created - second) * 1000)]
