@@ -113,6 +113,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CROCOTEL_LOG_LEVEL", "INFO", "root log level when crocotel owns stdout logging"),
     Variable("CROCOTEL_REDACT", "on", "on or off: scrub tokens, phone numbers and secrets from every signal"),
     Variable("CROCOTEL_REDACT_HASH_KEY", "", "key for keyed hashes of redacted values (masked)", secret=True),
+    Variable(
+        "CROCOTEL_TRACE_GETUPDATES",
+        "false",
+        "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
+    ),
 )
 
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
@@ -154,6 +159,7 @@ class Settings:
     log_level: str = "INFO"
     redact: bool = True
     redact_hash_key: bytes | None = None
+    trace_getupdates: bool = False
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -407,6 +413,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     log_level = r.get("CROCOTEL_LOG_LEVEL", LOG_LEVEL, "INFO", "custom log level (using INFO)")
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
+    trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
 
     return Settings(
         sdk_disabled=sdk_disabled,
@@ -431,6 +438,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         redact=redact,
         redact_hash_key=hash_key.encode() if hash_key else None,
+        trace_getupdates=trace_getupdates,
         problems=tuple(r.problems),
     )
 
