@@ -336,6 +336,7 @@ def _install_logging(t: Telemetry) -> Callable[[], None]:
         log_level=t.settings.log_level,
         service_name=t.settings.service_name,
         redact=(lambda text: redactor.text(text, "logs")) if redactor is not None else None,
-        is_secret_key=redactor.is_secret_key if redactor is not None else None,
+        is_secret_key=redactor.is_sensitive_key if redactor is not None else None,
+        keyed=(lambda value, key: redactor.keyed(value, key, "logs")) if redactor is not None else None,
         logger_provider=t.logger_provider,
     )

@@ -27,13 +27,12 @@ from crocotel.logs.fields import (
     extras,
     stacktrace,
 )
-from crocotel.logs.scrub import SECRET_MASK, Scrubber, safe_str
+from crocotel.logs.scrub import Scrubber, safe_str
 
 # Field names of our own; an ``extra`` field with one of these names is written as ``extra.<name>``.
 CORE_FIELDS = frozenset(
     {"timestamp", "level", "logger", "message", "trace_id", "span_id", "service.name", "exception", "error"}
 )
-_SECRET_JSON = f'"{SECRET_MASK}"'
 _MAX_HEADS = 1024  # bound on the per-(level, logger) caches: logger names can be made at runtime
 # Line breaks that JSON may carry raw but that some line splitters (str.splitlines, editors)
 # honour: escaped, so one record is one line by any definition. They only occur in strings.
@@ -57,10 +56,11 @@ class CrocotelFormatter(logging.Formatter):
         service_name: str = "",
         redact: Callable[[str], str] | None = None,
         is_secret_key: Callable[[str], bool] | None = None,
+        keyed: Callable[[object, str], object | None] | None = None,
     ) -> None:
         super().__init__()
         self.service_name = service_name
-        self.scrubber = Scrubber(redact, is_secret_key)
+        self.scrubber = Scrubber(redact, is_secret_key, keyed)
         self.clock = Clock()
 
     def format(self, record: logging.LogRecord) -> str:
@@ -122,9 +122,10 @@ class JsonFormatter(CrocotelFormatter):
         service_name: str = "",
         redact: Callable[[str], str] | None = None,
         is_secret_key: Callable[[str], bool] | None = None,
+        keyed: Callable[[object, str], object | None] | None = None,
         ensure_ascii: bool = False,
     ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key)
+        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
         self._quote: Callable[[str], str] = encode_basestring_ascii if ensure_ascii else encode_basestring
         self._dumps = json.JSONEncoder(
             ensure_ascii=ensure_ascii, separators=(",", ":"), check_circular=False
@@ -182,7 +183,7 @@ class JsonFormatter(CrocotelFormatter):
                     continue
                 fragment, secret = keys.get(key) or self._key(key)
                 if secret:
-                    line += fragment + _SECRET_JSON
+                    line += fragment + self._dumps(scrubber.field(key, value))
                 elif value.__class__ is str:
                     line += fragment + quote(value if value in clean else text(value))
                 else:
@@ -281,8 +282,9 @@ class _PlainFormatter(CrocotelFormatter):
         service_name: str = "",
         redact: Callable[[str], str] | None = None,
         is_secret_key: Callable[[str], bool] | None = None,
+        keyed: Callable[[object, str], object | None] | None = None,
     ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key)
+        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
         self._heads: dict[tuple[str, str], str] = {}
 
@@ -349,8 +351,9 @@ class LogfmtFormatter(_PlainFormatter):
         service_name: str = "",
         redact: Callable[[str], str] | None = None,
         is_secret_key: Callable[[str], bool] | None = None,
+        keyed: Callable[[object, str], object | None] | None = None,
     ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key)
+        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
         self._service = f" service.name={logfmt_value(service_name)}"
 
     def _head(self, record: logging.LogRecord) -> str:

@@ -48,18 +48,27 @@ def make_formatter(
     service_name: str,
     redact: Callable[[str], str] | None,
     is_secret_key: Callable[[str], bool] | None,
+    keyed: Callable[[object, str], object | None] | None = None,
     stream: TextIO | None = None,
 ) -> CrocotelFormatter:
     """The formatter for ``json``, ``text`` or ``logfmt``."""
     if log_format == "json":
         ascii_only = stream is not None and not _writes_unicode(stream)
         return JsonFormatter(
-            service_name=service_name, redact=redact, is_secret_key=is_secret_key, ensure_ascii=ascii_only
+            service_name=service_name,
+            redact=redact,
+            is_secret_key=is_secret_key,
+            keyed=keyed,
+            ensure_ascii=ascii_only,
         )
     if log_format == "text":
-        return TextFormatter(service_name=service_name, redact=redact, is_secret_key=is_secret_key)
+        return TextFormatter(
+            service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed
+        )
     if log_format == "logfmt":
-        return LogfmtFormatter(service_name=service_name, redact=redact, is_secret_key=is_secret_key)
+        return LogfmtFormatter(
+            service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed
+        )
     raise ValueError(f"no formatter for log format {log_format!r}")
 
 
@@ -70,6 +79,7 @@ def install(
     service_name: str,
     redact: Callable[[str], str] | None,
     is_secret_key: Callable[[str], bool] | None,
+    keyed: Callable[[object, str], object | None] | None = None,
     logger_provider: LoggerProvider | None,
     stream: TextIO | None = None,
 ) -> Callable[[], None]:
@@ -96,14 +106,21 @@ def install(
         if log_format != "none":
             out = stream if stream is not None else sys.stdout
             formatter = make_formatter(
-                log_format, service_name=service_name, redact=redact, is_secret_key=is_secret_key, stream=out
+                log_format,
+                service_name=service_name,
+                redact=redact,
+                is_secret_key=is_secret_key,
+                keyed=keyed,
+                stream=out,
             )
             handlers.append(StdoutHandler(out, formatter))
             if root.level == logging.WARNING:
                 root.setLevel(level)
                 level_set = level
         if logger_provider is not None:
-            handlers.append(OtlpHandler(logger_provider, redact=redact, is_secret_key=is_secret_key))
+            handlers.append(
+                OtlpHandler(logger_provider, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
+            )
         for handler in handlers:
             root.addHandler(handler)
         hooks = ConfigHooks() if handlers else None

@@ -73,12 +73,13 @@ class OtlpHandler(logging.Handler):
         *,
         redact: Callable[[str], str] | None = None,
         is_secret_key: Callable[[str], bool] | None = None,
+        keyed: Callable[[object, str], object | None] | None = None,
         level: int = logging.NOTSET,
     ) -> None:
         super().__init__(level)
         setattr(self, ROLE, "otlp")
         self.logger_provider = logger_provider
-        self.scrubber = Scrubber(redact, is_secret_key)
+        self.scrubber = Scrubber(redact, is_secret_key, keyed)
         self._loggers: dict[str, OtelLogger | None] = {}
         self._severities: dict[int, SeverityNumber] = {}
         self._failed = False

@@ -40,7 +40,9 @@ class Scrubber:
     """Redacts strings and masks values under secret-looking keys.
 
     ``redact`` is the redaction engine's text function (``None``: redaction off);
-    ``is_secret_key`` tells which field names hold secrets whatever their value looks like.
+    ``is_secret_key`` tells which field names are sensitive (secrets, phone numbers);
+    ``keyed`` gives the replacement for a value under such a key, or None to redact it as
+    usual (the engine's :meth:`Redactor.keyed`); without it sensitive values are masked whole.
     Key verdicts are cached: keys come from code, so the set is small.
     """
 
@@ -48,9 +50,11 @@ class Scrubber:
         self,
         redact: Callable[[str], str] | None,
         is_secret_key: Callable[[str], bool] | None,
+        keyed: Callable[[object, str], object | None] | None = None,
     ) -> None:
         self.redact = redact
         self.is_secret_key = is_secret_key
+        self.keyed = keyed
         self._secret: dict[str, bool] = {}
         self.clean: set[str] = set()  # short strings the engine left as they were
 
@@ -88,10 +92,19 @@ class Scrubber:
                 self._secret[key] = verdict
         return verdict
 
+    def mask(self, key: str, value: object) -> Plain | None:
+        """The replacement for ``value`` under the sensitive ``key``, or None to redact it as usual."""
+        if self.keyed is None:
+            return SECRET_MASK
+        masked = self.keyed(value, key)
+        return masked if masked is None or isinstance(masked, str) else safe_str(masked)
+
     def field(self, key: str, value: object) -> Plain:
         """The value of field ``key`` made safe: masked if the key is secret, else :meth:`value`."""
         if self.secret(key):
-            return SECRET_MASK
+            masked = self.mask(key, value)
+            if masked is not None:
+                return masked
         try:
             return self.value(value)
         except Exception:  # a container that fails while being walked
@@ -121,7 +134,8 @@ class Scrubber:
                         out["..."] = f"{len(value) - i} more"
                         break
                     key = self.text(k) if type(k) is str else self.text(safe_str(k))
-                    out[key] = SECRET_MASK if self.secret(key) else self.value(v, depth + 1)
+                    masked = self.mask(key, v) if self.secret(key) else None
+                    out[key] = self.value(v, depth + 1) if masked is None else masked
                 return out
             if isinstance(value, (list, tuple, set, frozenset)):
                 items = [self.value(v, depth + 1) for v in islice(value, _MAX_ITEMS)]

@@ -170,7 +170,7 @@ class Redactor:
         """Redact any value: strings, bytes, containers (depth-limited), others via str()."""
         try:
             if key is not None:
-                keyed = self._keyed(value, key, signal)
+                keyed = self.keyed(value, key, signal)
                 if keyed is not None:
                     return keyed
             return self._walk(value, signal, 0, [MAX_NODES], set())
@@ -195,8 +195,8 @@ class Redactor:
             self._count("error", signal)
             return {}
 
-    def _keyed(self, value: object, key: object, signal: str) -> object | None:
-        """The replacement for a value under a secret or phone key, else None."""
+    def keyed(self, value: object, key: object, signal: str) -> object | None:
+        """The replacement for a value under a secret or phone key, else None (redact it as usual)."""
         if not isinstance(key, str) or value is None or (isinstance(value, str) and not value):
             return None
         if self.is_secret_key(key):
@@ -244,7 +244,7 @@ class Redactor:
         for key, item in value.items():
             budget[0] -= 1
             new_key = self.text(key, signal) if isinstance(key, str) else key
-            new = self._keyed(item, key, signal)
+            new = self.keyed(item, key, signal)
             if new is None:
                 new = self._walk(item, signal, depth + 1, budget, active)
             changed = changed or new is not item or new_key is not key
@@ -270,6 +270,10 @@ class Redactor:
     def is_secret_key(self, key: str) -> bool:
         """True for key names whose values are secrets (``password``, ``api_key``, ...)."""
         return self._key_check(self._secret_keys, _COMPILED.secret_key, key)
+
+    def is_sensitive_key(self, key: str) -> bool:
+        """Whether values under ``key`` need :meth:`keyed` (a secret or a phone-number key)."""
+        return self.is_secret_key(key) or self._is_phone_key(key)
 
     def _is_phone_key(self, key: str) -> bool:
         return self._key_check(self._phone_keys, _COMPILED.phone_key, key)
