@@ -11,7 +11,6 @@ import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
 from aiohttp import web
 
@@ -145,12 +144,7 @@ class BotApiStandIn:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         await self.stop()
 
     @property

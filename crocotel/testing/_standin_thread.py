@@ -7,7 +7,6 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar
 
 from crocotel.testing._standin import DEFAULT_TOKEN, BotApiStandIn
@@ -71,12 +70,7 @@ class BotApiThread:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.stop()
 
     def _call(self, fn: Callable[[], _T]) -> _T:
