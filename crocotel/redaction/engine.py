@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ import re2
 
 from crocotel.redaction.rules import PHONE_KEY_PATTERN, PRECHECK_MARKERS, RULES, SECRET_KEY_PATTERN, Rule
 
-__all__ = ["ERROR", "LIMIT", "SECRET", "Redactor"]
+__all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "Redactor"]
 
 ERROR = "[REDACTED:error]"
 SECRET = "[REDACTED:secret]"
@@ -33,6 +34,7 @@ _DIGITS = b"0123456789"
 _NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
 _MARK = b"[REDACTED:"
 _KEY_CACHE_MAX = 4096
+MAX_KNOWN_PHONES = 1024  # numbers learnt from Telegram's phone_number entities
 
 
 def _options() -> Any:
@@ -86,6 +88,10 @@ class Redactor:
         self._counts: dict[tuple[str, str], int] = {}
         self._secret_keys: dict[str, bool] = {}
         self._phone_keys: dict[str, bool] = {}
+        self._known_phones: dict[bytes, None] = {}
+        self._known_rule: _CompiledRule | None = None
+        self._known_stale = False
+        self._known_lock = threading.Lock()
 
     # -- text -------------------------------------------------------------
 
@@ -122,8 +128,48 @@ class Redactor:
         if markers:
             data = self._apply(secret, data, signal)
         if digits:
+            known = self._known_phones_rule()
+            if known is not None:  # before the patterns, so a match never leaves digits behind
+                data = self._apply(known, data, signal)
             data = self._apply(phone, data, signal)
         return data
+
+    # -- phone numbers marked by Telegram -------------------------------------
+
+    def learn_phone(self, value: str) -> None:
+        """Redact ``value`` verbatim as a phone number from now on; never raises.
+
+        For numbers Telegram itself marked (``MessageEntity`` of type
+        ``phone_number``) in a shape the rules miss, such as ``89161234567``.
+        Only values with 7 or more digits are kept (the precheck skips text
+        with fewer), and only the latest ``MAX_KNOWN_PHONES``.
+        """
+        try:
+            data = value.encode("utf-8")
+            if len(data) - len(data.translate(None, _DIGITS)) < _MIN_DIGITS:
+                return
+            with self._known_lock:
+                known = self._known_phones
+                if data in known:
+                    return
+                known[data] = None
+                while len(known) > MAX_KNOWN_PHONES:
+                    del known[next(iter(known))]
+                self._known_stale = True
+        except Exception:  # learning is best effort; the rules still apply
+            pass
+
+    def _known_phones_rule(self) -> _CompiledRule | None:
+        """The learnt numbers as one literal alternation, recompiled after a change."""
+        if not self._known_stale:
+            return self._known_rule
+        with self._known_lock:
+            if self._known_stale:
+                literals = sorted(self._known_phones, key=len, reverse=True)
+                pattern = "|".join(re2.escape(literal.decode("utf-8")) for literal in literals)
+                self._known_rule = _CompiledRule(Rule("phone", pattern, "numbers Telegram marked as phones"))
+                self._known_stale = False
+            return self._known_rule
 
     def _apply(self, rule: _CompiledRule, data: bytes, signal: str) -> bytes:
         pieces: list[bytes] | None = None
