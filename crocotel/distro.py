@@ -2,7 +2,7 @@
 
 The providers are built by the configurator; the distro's one job is to hand
 each instrumentation the options it needs from us, such as the token-free URL
-filter for the aiohttp client.
+filter and the Bot API hooks for the aiohttp client.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
         """Nothing to do here: the configurator validates and builds everything."""
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-        """Instrument one library, giving the aiohttp client our URL filter."""
+        """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks."""
         if entry_point.name == "aiohttp-client":
-            kwargs.setdefault("url_filter", url_filter)
+            from crocotel.instrumentation import telegram
+            from crocotel.instrumentation._context import settings
+
+            for key, value in telegram.client_options(settings().trace_getupdates, url_filter).items():
+                kwargs.setdefault(key, value)
         entry_point.load()().instrument(**kwargs)

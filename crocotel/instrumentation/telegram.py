@@ -1,0 +1,254 @@
+"""Bot API calls made with plain aiohttp: what the distro adds to the aiohttp-client instrumentation.
+
+The upstream instrumentation names every request span after its HTTP method
+(``POST``). With the hooks here a request to ``/bot<token>/<method>`` gets the
+method as span name and ``telegram.api.method``, its URL without the token
+(``url_filter``), and counts in the ``telegram.api.*`` metrics.
+
+Long-poll ``getUpdates`` calls are mostly waiting; tracing each one buries
+the spans that matter. Unless ``CROCOTEL_TRACE_GETUPDATES=true``, the tracer
+handed to the instrumentation does not create their spans at all; a call that
+fails still gets its span afterwards, with its real start time, and counts in
+``telegram.polling.errors``.
+
+Requests made under an aiogram Bot API span (see ``aiogram``) are left as
+plain HTTP spans: the span above already carries the method and the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import Attributes
+
+from crocotel.instrumentation._context import IN_API_CALL
+from crocotel.instrumentation.botapi import GET_UPDATES, Capped, method_of_path
+from crocotel.instrumentation.instruments import TelegramInstruments, instruments_for
+
+__all__ = ["BotApiHooks", "client_options"]
+
+_URL_KEYS = ("url.full", "http.url")
+_METHOD = "telegram.api.method"
+_ERROR_CODE = "telegram.api.error_code"
+
+
+def _is_poll(attributes: Attributes) -> bool:
+    """Whether a client span's start attributes describe a getUpdates request."""
+    if not attributes:
+        return False
+    for key in _URL_KEYS:
+        url = attributes.get(key)
+        if isinstance(url, str):
+            path = url.partition("?")[0].rstrip("/")
+            return path[path.rfind("/") + 1 :].lower() == "getupdates"
+    return False
+
+
+class _UntracedPoll(NonRecordingSpan):
+    """A getUpdates request whose span was not created; keeps what a late span needs."""
+
+    def __init__(
+        self, tracer: trace.Tracer, context: context_api.Context | None, attributes: Attributes
+    ) -> None:
+        super().__init__(INVALID_SPAN_CONTEXT)
+        self.tracer = tracer
+        self.parent = context
+        self.start_attributes = dict(attributes or {})
+        self.started_ns = time.time_ns()
+
+
+class _PollSkippingTracer(trace.Tracer):
+    """Delegates to the real tracer, except for getUpdates client spans, which it does not create."""
+
+    def __init__(self, inner: trace.Tracer) -> None:
+        self._inner = inner
+
+    def start_span(
+        self,
+        name: str,
+        context: context_api.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span:
+        if kind is SpanKind.CLIENT and _is_poll(attributes):
+            return _UntracedPoll(self._inner, context, attributes)
+        return self._inner.start_span(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+        )
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: context_api.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
+        span = self.start_span(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+        )
+        with trace.use_span(span, end_on_exit, record_exception, set_status_on_exception) as current:
+            yield current
+
+
+class _PollSkippingTracerProvider(trace.TracerProvider):
+    """Hands out :class:`_PollSkippingTracer` around the global (or given) provider's tracers."""
+
+    def __init__(self, inner: trace.TracerProvider | None = None) -> None:
+        self._inner = inner
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace.Tracer:
+        provider = self._inner if self._inner is not None else trace.get_tracer_provider()
+        inner = provider.get_tracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
+        return _PollSkippingTracer(inner)
+
+
+class BotApiHooks:
+    """Hooks and a trace config for opentelemetry-instrumentation-aiohttp-client.
+
+    ``request_hook`` names the span, ``response_hook`` notes the error code and
+    gives a failed poll its span; the metrics come from :meth:`trace_config`,
+    aiohttp's own request tracing, so they are right even for spans that are
+    sampled out or not created.
+    """
+
+    def __init__(self, instruments: TelegramInstruments | None = None) -> None:
+        self._instruments = instruments
+        self._methods = Capped(256)
+
+    @property
+    def instruments(self) -> TelegramInstruments:
+        if self._instruments is None:
+            self._instruments = instruments_for()
+        return self._instruments
+
+    def method(self, url: Any) -> str | None:
+        """The (capped) Bot API method of a request URL, else None."""
+        method = method_of_path(url.path)
+        return self._methods(method) if method is not None else None
+
+    def request_hook(self, span: Span, params: Any) -> None:
+        """Name a Bot API request's span after its method; never raises."""
+        try:
+            if IN_API_CALL.get() or not span.is_recording():
+                return
+            method = self.method(params.url)
+            if method is not None:
+                span.update_name(method)
+                span.set_attribute(_METHOD, method)
+        except Exception:  # telemetry must never break the request
+            pass
+
+    def response_hook(self, span: Span, params: Any) -> None:
+        """Note a failed Bot API call's error code, and give a failed poll its span; never raises."""
+        try:
+            if IN_API_CALL.get():
+                return
+            response = getattr(params, "response", None)
+            status: int | None = response.status if response is not None else None
+            if status == 200:
+                return
+            method = self.method(params.url)
+            if method is None:
+                return
+            if status is not None and span.is_recording():
+                span.set_attribute(_ERROR_CODE, status)
+            if isinstance(span, _UntracedPoll):
+                _late_poll_span(span, method, status, getattr(params, "exception", None))
+        except Exception:  # telemetry must never break the request
+            pass
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """An aiohttp trace config that counts and times Bot API calls."""
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(self._on_start)
+        config.on_request_end.append(self._on_end)
+        config.on_request_exception.append(self._on_exception)
+        return config
+
+    async def _on_start(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
+        try:
+            ctx.crocotel_method = None if IN_API_CALL.get() else self.method(params.url)
+            ctx.crocotel_started = time.perf_counter()
+        except Exception:
+            ctx.crocotel_method = None
+
+    async def _on_end(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
+        status = params.response.status
+        self._count(ctx, None if status == 200 else status, "ok" if status == 200 else "error")
+
+    async def _on_exception(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
+        self._count(ctx, None, "network_error")
+
+    def _count(self, ctx: SimpleNamespace, error_code: int | None, outcome: str) -> None:
+        try:
+            method = getattr(ctx, "crocotel_method", None)
+            if method is None:
+                return
+            ctx.crocotel_method = None  # one count per request, even if aiohttp reports twice
+            seconds = time.perf_counter() - ctx.crocotel_started
+            self.instruments.api_call(method, seconds, outcome, error_code)
+            if method == GET_UPDATES and outcome != "ok":
+                self.instruments.polling_error(error_code)
+        except Exception:  # telemetry must never break the request
+            pass
+
+
+def _late_poll_span(
+    poll: _UntracedPoll, method: str, error_code: int | None, exc: BaseException | None
+) -> None:
+    """Create the span of a getUpdates request that failed, with its real start time."""
+    attributes: dict[str, Any] = dict(poll.start_attributes)
+    attributes[_METHOD] = method
+    if error_code is not None:
+        attributes[_ERROR_CODE] = error_code
+        attributes["http.status_code"] = error_code
+    if exc is not None:
+        attributes["error.type"] = type(exc).__qualname__
+    span = poll.tracer.start_span(
+        method, poll.parent, SpanKind.CLIENT, attributes, start_time=poll.started_ns
+    )
+    span.set_status(Status(StatusCode.ERROR, str(error_code) if error_code is not None else "network error"))
+    span.end()
+
+
+def client_options(
+    trace_getupdates: bool, url_filter: Callable[[Any], str] | None = None
+) -> Mapping[str, Any]:
+    """Keyword arguments for ``AioHttpClientInstrumentor().instrument()``."""
+    hooks = BotApiHooks()
+    options: dict[str, Any] = {
+        "request_hook": hooks.request_hook,
+        "response_hook": hooks.response_hook,
+        "trace_configs": [hooks.trace_config()],
+    }
+    if url_filter is not None:
+        options["url_filter"] = url_filter
+    if not trace_getupdates:
+        options["tracer_provider"] = _PollSkippingTracerProvider()
+    return options
