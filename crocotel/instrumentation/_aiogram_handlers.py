@@ -1,0 +1,123 @@
+"""The ``telegram.handler {name}`` span around the aiogram handler that actually ran.
+
+aiogram calls ``HandlerObject.call`` only after a handler's filters passed,
+so wrapping it times the handler itself, not the filters tried before it.
+The dispatcher's own entry handler (``Dispatcher._listen_update``, registered
+on the ``update`` observer) is not a user handler and is left alone, and so
+are startup and shutdown hooks (they run outside any update). What the
+handler span learns (its names, the command, an exception) goes to the
+update's :class:`UpdateState` for the update span.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from crocotel.instrumentation._aiogram_names import HandlerNames, names_of
+from crocotel.instrumentation._aiogram_updates import CURRENT, UpdateState
+from crocotel.instrumentation.botapi import OTHER
+from crocotel.instrumentation.instruments import TelegramInstruments
+
+__all__ = ["HandlerTracer"]
+
+_SKIP = "_crocotel_skip"
+
+
+class HandlerTracer:
+    """Wraps ``HandlerObject.call``."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        instruments: TelegramInstruments,
+        is_internal: Callable[[Any], bool],
+        error_event: type,
+        not_errors: tuple[type[BaseException], ...],
+    ) -> None:
+        self._tracer = tracer
+        self._instruments = instruments
+        self._is_internal = is_internal
+        self._error_event = error_event
+        self._not_errors = not_errors
+
+    def _names(self, handler: Any, kwargs: Any) -> HandlerNames | None:
+        own = handler.__dict__
+        skip = own.get(_SKIP)
+        if skip is None:
+            skip = own[_SKIP] = self._is_internal(handler.callback)
+        if skip:
+            return None
+        return names_of(handler, kwargs.get("event_router"))
+
+    async def call(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """Run the handler inside its span; telemetry failures never reach the bot."""
+        state = CURRENT.get()
+        if state is None:  # startup and shutdown hooks, or aiogram used without the dispatcher
+            return await wrapped(*args, **kwargs)
+        try:
+            names = self._names(instance, kwargs)
+            if names is not None:
+                span = self._tracer.start_span(names.span_name, attributes=names.span_attributes)
+                token = context_api.attach(trace.set_span_in_context(span))
+        except Exception:
+            names = None
+        if names is None:
+            return await wrapped(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except self._not_errors:  # SkipHandler, CancelHandler: aiogram moves on, nothing failed
+            raise
+        except BaseException as exc:
+            self._failed(span, state, names, exc)
+            raise
+        else:
+            self._ran(state, names, args, kwargs)
+            return result
+        finally:
+            _close(span, token)
+            self._instruments.handler(names.handler, names.router, time.perf_counter() - started)
+
+    def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:
+        """Tell the update which handler ran, which command it served, or which error it caught."""
+        try:
+            event = args[0] if args else None
+            if isinstance(event, self._error_event):
+                if state.error_type is None:
+                    state.error_type = type(getattr(event, "exception", None)).__qualname__
+                return
+            state.handler = names
+            command = getattr(kwargs.get("command"), "command", None)
+            if isinstance(command, str):
+                command = command.lower()
+                state.command = command if command in names.commands else OTHER
+        except Exception:  # telemetry must never break the bot
+            pass
+
+    def _failed(self, span: trace.Span, state: UpdateState, names: HandlerNames, exc: BaseException) -> None:
+        try:
+            error_type = type(exc).__qualname__
+            span.record_exception(exc)
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+            if state.error_type is None:
+                state.error_type = error_type
+            state.exception_recorded = True
+            if state.handler is None:
+                state.handler = names
+        except Exception:  # telemetry must never break the bot
+            pass
+
+
+def _close(span: trace.Span, token: Token[context_api.Context]) -> None:
+    try:
+        span.end()
+    finally:
+        context_api.detach(token)  # logs instead of raising

@@ -1,0 +1,91 @@
+"""OpenTelemetry instrumentation for aiogram 3.x: updates, handlers, Bot API calls.
+
+Loaded by ``opentelemetry-instrument`` through the ``opentelemetry_instrumentor``
+entry point ``aiogram``; or by hand::
+
+    from crocotel.instrumentation.aiogram import AiogramInstrumentor
+    AiogramInstrumentor().instrument()
+
+It wraps three places in aiogram, each in its own module:
+
+- ``Dispatcher.feed_update``: the ``telegram.update {type}`` span, the outcome
+  and the update metrics (``_aiogram_updates``);
+- ``HandlerObject.call``: the ``telegram.handler {name}`` span and the handler
+  duration (``_aiogram_handlers``);
+- ``BaseSession.__call__``: the ``{method}`` CLIENT span per Bot API call and
+  the API and polling metrics (``_aiogram_api``).
+
+aiogram is imported only when instrumenting, so the entry point costs nothing
+in a bot that does not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from crocotel._version import __version__
+from crocotel.instrumentation import _context
+from crocotel.instrumentation._aiogram_api import ApiTracer
+from crocotel.instrumentation._aiogram_handlers import HandlerTracer
+from crocotel.instrumentation._aiogram_updates import UpdateTracer
+from crocotel.instrumentation._context import DeliveredUpdates
+from crocotel.instrumentation.instruments import instruments_for
+
+__all__ = ["AiogramInstrumentor"]
+
+_INSTRUMENTS = ("aiogram >= 3, < 4",)
+
+
+class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments aiogram's dispatcher, handlers and Bot API session.
+
+    Options of ``instrument()``: ``tracer_provider``, ``meter_provider`` and
+    ``trace_getupdates`` (default: ``CROCOTEL_TRACE_GETUPDATES``).
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """aiogram 3.x; opentelemetry-instrument skips us when it is missing."""
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from aiogram.client.session.base import BaseSession
+        from aiogram.dispatcher.dispatcher import Dispatcher
+        from aiogram.dispatcher.event.bases import UNHANDLED, CancelHandler, SkipHandler
+        from aiogram.dispatcher.event.handler import HandlerObject
+        from aiogram.exceptions import TelegramNetworkError
+        from aiogram.types.error_event import ErrorEvent
+
+        tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
+        instruments = instruments_for(kwargs.get("meter_provider"))
+        trace_polls = kwargs.get("trace_getupdates")
+        if trace_polls is None:
+            trace_polls = _context.settings().trace_getupdates
+        delivered = DeliveredUpdates()
+        listen_update = Dispatcher._listen_update
+
+        def is_internal(callback: Any) -> bool:
+            return getattr(callback, "__func__", None) is listen_update
+
+        updates = UpdateTracer(tracer, instruments, delivered, UNHANDLED)
+        handlers = HandlerTracer(tracer, instruments, is_internal, ErrorEvent, (SkipHandler, CancelHandler))
+        api = ApiTracer(tracer, instruments, delivered, bool(trace_polls), TelegramNetworkError)
+        wrap_function_wrapper(Dispatcher, "feed_update", updates.feed_update)
+        wrap_function_wrapper(HandlerObject, "call", handlers.call)
+        wrap_function_wrapper(BaseSession, "__call__", api.call)
+        wrap_function_wrapper(BaseSession, "check_response", api.check_response)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from aiogram.client.session.base import BaseSession
+        from aiogram.dispatcher.dispatcher import Dispatcher
+        from aiogram.dispatcher.event.handler import HandlerObject
+
+        unwrap(Dispatcher, "feed_update")
+        unwrap(HandlerObject, "call")
+        unwrap(BaseSession, "__call__")
+        unwrap(BaseSession, "check_response")
