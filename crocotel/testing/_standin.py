@@ -24,6 +24,7 @@ from crocotel.testing._telegram_objects import (
     human_user,
     text_message,
 )
+from crocotel.testing._webhook import WebhookDelivery
 
 DEFAULT_TOKEN = "123456789:AAE-standin-token-for-tests-0123456789"
 
@@ -37,6 +38,16 @@ _MAX_POLL_SECONDS = 300.0  # an upper bound on one long poll, whatever the clien
 _MAX_WAKEUPS = 100_000  # bounds every wait loop in count as well as in time
 _MAX_TEXT_LENGTH = 4096
 _MAX_BODY_BYTES = 50 * 1024 * 1024  # Telegram's upload limit for bots
+
+POLLING_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+BLOCKED = "Forbidden: bot was blocked by the user"
+_SECRET_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 class ApiError(Exception):
@@ -92,6 +103,13 @@ class BotApiStandIn:
         """Parameters of every sendMessage call that succeeded, in order."""
         self.calls: list[tuple[str, dict[str, object]]] = []
         """Every authorized call as (method, parameters), failed ones included."""
+        self.blocked_chats: set[int | str] = set()
+        """Chats whose user blocked the bot: every call naming them gets 403."""
+        self.conflict_on_overlap = True
+        """Answer 409 to a long poll when another getUpdates arrives meanwhile, like Telegram."""
+        self.webhook: WebhookDelivery | None = None
+        """The webhook set by ``setWebhook``, with what it delivered."""
+        self._polls = 0  # getUpdates calls so far; a waiting poll sees it change when overtaken
         self._requested_port = port
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -106,6 +124,7 @@ class BotApiStandIn:
         self.add_method("sendMessage", self._send_message)
         self.add_method("deleteWebhook", self._delete_webhook)
         self.add_method("getWebhookInfo", self._get_webhook_info)
+        self.add_method("setWebhook", self._set_webhook)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -137,6 +156,7 @@ class BotApiStandIn:
         if runner is None:
             return
         self._stopping.set()
+        await self._drop_webhook()
         self._notify()
         await runner.cleanup()
 
@@ -174,6 +194,9 @@ class BotApiStandIn:
             update_id = self._next_update_id
             queued["update_id"] = update_id
         self._next_update_id = max(self._next_update_id, update_id + 1)
+        if self.webhook is not None:
+            self.webhook.put(queued)
+            return update_id
         if self._pending and update_id < _update_id(self._pending[-1]):
             bisect.insort(self._pending, queued, key=_update_id)
         else:
@@ -214,6 +237,23 @@ class BotApiStandIn:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` before answering."""
         self.faults.add_delay(method, seconds, times)
 
+    def flood_next(self, method: str, retry_after: int, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``retry_after`` (flood control)."""
+        self.fail_next(method, 429, f"Too Many Requests: retry after {retry_after}", retry_after, times)
+
+    def server_error_next(self, method: str, error_code: int = 502, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with a 5xx, as Telegram does when it has trouble."""
+        description = {500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout"}
+        self.fail_next(method, error_code, description.get(error_code, "Internal Server Error"), times=times)
+
+    def conflict_next(self, times: int = 1) -> None:
+        """Answer the next ``times`` getUpdates calls with 409, as when another instance polls."""
+        self.fail_next("getUpdates", 409, POLLING_CONFLICT, times=times)
+
+    def block_chat(self, chat_id: int | str) -> None:
+        """From now on, calls naming ``chat_id`` get 403 "bot was blocked by the user"."""
+        self.blocked_chats.add(chat_id)
+
     def add_method(self, name: str, handler: MethodHandler) -> None:
         """Serve another Bot API method (or replace one); names match case-insensitively."""
         self._methods[name.lower()] = _Method(name, handler)
@@ -238,7 +278,10 @@ class BotApiStandIn:
             params = normalized(await read_params(request))
         except ParamError as exc:
             return _bad_request(exc.description)
-        asked = request.match_info["method"]
+        return await self._run_method(request.match_info["method"], params)
+
+    async def _run_method(self, asked: str, params: dict[str, object]) -> web.Response:
+        """Answer one call: record it, apply planned faults, then run the method."""
         method = self._methods.get(asked.lower())
         name = method.name if method else asked
         self.calls.append((name, params))
@@ -249,6 +292,8 @@ class BotApiStandIn:
                 return _error(fault.error)
         if method is None:
             return _error(CannedError(404, "Not Found: method not found"))
+        if self.blocked_chats and params.get("chat_id") in self.blocked_chats:
+            return _error(CannedError(403, BLOCKED))
         try:
             result = method.handler(params)
             if inspect.isawaitable(result):
@@ -268,11 +313,22 @@ class BotApiStandIn:
         return bot_user(self.bot_id)
 
     async def _get_updates(self, params: dict[str, object]) -> list[JsonObject]:
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_CONFLICT)
         offset = int_param(params, "offset", 0)
         limit = min(max(int_param(params, "limit", 100), 1), 100)
         timeout = min(max(float(int_param(params, "timeout", 0)), 0.0), _MAX_POLL_SECONDS)
         self._confirm(offset)
-        await self._wait_until(lambda: bool(self._pending) or self._stopping.is_set(), timeout)
+        self._polls += 1
+        mine = self._polls
+        self._notify()  # an older poll still waiting learns it was overtaken
+
+        def overtaken() -> bool:
+            return self.conflict_on_overlap and self._polls != mine
+
+        await self._wait_until(lambda: bool(self._pending) or self._stopping.is_set() or overtaken(), timeout)
+        if overtaken() and not self._pending:
+            raise ApiError(409, POLLING_CONFLICT)
         return [dict(update) for update in self._pending[:limit]]
 
     def _send_message(self, params: dict[str, object]) -> JsonObject:
@@ -294,13 +350,56 @@ class BotApiStandIn:
         self._notify()
         return message
 
-    def _delete_webhook(self, params: dict[str, object]) -> bool:
+    async def _delete_webhook(self, params: dict[str, object]) -> bool:
+        await self._drop_webhook()
         if params.get("drop_pending_updates") is True:
             self._pending.clear()
         return True
 
     def _get_webhook_info(self, params: dict[str, object]) -> JsonObject:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending)}
+        hook = self.webhook
+        info: JsonObject = {
+            "url": hook.url if hook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": hook.pending if hook else len(self._pending),
+        }
+        if hook is not None:
+            info["max_connections"] = hook.max_connections
+            if hook.last_error:
+                info["last_error_message"] = hook.last_error
+        return info
+
+    async def _set_webhook(self, params: dict[str, object]) -> bool:
+        url = params.get("url")
+        if not isinstance(url, str) or not url:
+            await self._drop_webhook()  # an empty url removes the webhook, as on Telegram
+            return True
+        if not url.startswith(("http://", "https://")):
+            raise ParamError("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and (
+            not isinstance(secret, str) or not 1 <= len(secret) <= 256 or set(secret) - _SECRET_TOKEN_CHARS
+        ):
+            raise ParamError("bad webhook: secret token contains unallowed characters")
+        connections = min(max(int_param(params, "max_connections", 40), 1), 100)
+        await self._drop_webhook()
+        if params.get("drop_pending_updates") is True:
+            self._pending.clear()
+        self.webhook = WebhookDelivery(url, secret, connections, self._execute_reply)
+        backlog, self._pending = self._pending, []
+        self.webhook.start(backlog)
+        self._notify()  # a waiting long poll now answers, and the next one gets 409
+        return True
+
+    async def _drop_webhook(self) -> None:
+        """Stop delivering; undelivered updates go back to the getUpdates queue."""
+        hook, self.webhook = self.webhook, None
+        if hook is not None:
+            self._pending[:0] = await hook.stop()
+
+    async def _execute_reply(self, method: str, params: dict[str, object]) -> None:
+        """Run the Bot API call a bot made in its webhook answer."""
+        await self._run_method(method, params)
 
     # -- internals -------------------------------------------------------------
 

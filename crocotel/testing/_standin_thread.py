@@ -144,6 +144,32 @@ class BotApiThread:
         """See ``BotApiStandIn.delay_next``."""
         self.standin.delay_next(method, seconds, times)
 
+    def flood_next(self, method: str, retry_after: int, times: int = 1) -> None:
+        """See ``BotApiStandIn.flood_next``."""
+        self.standin.flood_next(method, retry_after, times)
+
+    def server_error_next(self, method: str, error_code: int = 502, times: int = 1) -> None:
+        """See ``BotApiStandIn.server_error_next``."""
+        self.standin.server_error_next(method, error_code, times)
+
+    def conflict_next(self, times: int = 1) -> None:
+        """See ``BotApiStandIn.conflict_next``."""
+        self.standin.conflict_next(times)
+
+    def block_chat(self, chat_id: int | str) -> None:
+        """See ``BotApiStandIn.block_chat``."""
+        self._call(lambda: self.standin.block_chat(chat_id))
+
+    @property
+    def webhook_deliveries(self) -> list[tuple[int, int]]:
+        """(update_id, HTTP status) of every webhook delivery attempt so far (empty without a webhook)."""
+
+        def read() -> list[tuple[int, int]]:
+            hook = self.standin.webhook
+            return list(hook.delivered) if hook is not None else []
+
+        return self._call(read)
+
     def wait_sent(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
         """Block until at least ``count`` messages were sent; raises TimeoutError otherwise."""
         loop = self._loop

@@ -3,7 +3,13 @@
 It serves the real URL shapes (``/bot<token>/<method>``) on 127.0.0.1 so an
 unmodified bot can point its API base URL at it. It keeps every call, queues
 updates for long polling like Telegram does, and can be told to fail or slow
-down chosen methods (see ``fail_next`` and ``delay_next``).
+down chosen methods (``fail_next``, ``delay_next``, and the shortcuts
+``flood_next`` for 429 with ``retry_after``, ``server_error_next`` for 5xx,
+``conflict_next`` for 409 on getUpdates, ``block_chat`` for 403 "bot was
+blocked by the user"). Like Telegram, it answers 409 to a long poll overtaken
+by another getUpdates (two instances polling). After ``setWebhook`` it POSTs
+updates to the bot instead, with the ``X-Telegram-Bot-Api-Secret-Token``
+header, and runs a Bot API call returned in the webhook answer.
 
 - ``BotApiStandIn``: the server, driven from its own event loop (async tests).
 - ``BotApiThread``: the same on a loop in a daemon thread (sync tests, demo).
@@ -20,11 +26,23 @@ import signal
 
 from crocotel.testing._faults import CannedError
 from crocotel.testing._params import ParamError
-from crocotel.testing._standin import DEFAULT_TOKEN, ApiError, BotApiStandIn, MethodHandler, bot_id_of
+from crocotel.testing._standin import (
+    BLOCKED,
+    DEFAULT_TOKEN,
+    POLLING_CONFLICT,
+    WEBHOOK_CONFLICT,
+    ApiError,
+    BotApiStandIn,
+    MethodHandler,
+    bot_id_of,
+)
 from crocotel.testing._standin_thread import BotApiThread
 
 __all__ = [
+    "BLOCKED",
     "DEFAULT_TOKEN",
+    "POLLING_CONFLICT",
+    "WEBHOOK_CONFLICT",
     "ApiError",
     "BotApiStandIn",
     "BotApiThread",
