@@ -121,3 +121,11 @@ def test_describe_masks_secrets() -> None:
 def test_sdk_disabled_turns_everything_off() -> None:
     s = config.load({"OTEL_SDK_DISABLED": "true"})
     assert not (s.traces_enabled or s.metrics_enabled or s.logs_enabled)
+
+
+def test_readme_documents_every_variable() -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    missing = [v.name for v in config.VARIABLES if f"`{v.name}`" not in readme and v.name not in readme]
+    assert missing == [], f"README configuration table lacks {missing}"
