@@ -327,16 +327,24 @@ def _logger_provider(t: Telemetry, resource: Resource) -> Any:
     return provider
 
 
+def _logging_redaction(redactor: Redactor | None) -> dict[str, Any]:
+    """The redaction hooks for :func:`crocotel.logs.install` (all ``None`` when redaction is off)."""
+    if redactor is None:
+        return {"redact": None, "is_secret_key": None, "keyed": None}
+    return {
+        "redact": lambda text: redactor.text(text, "logs"),
+        "is_secret_key": redactor.is_sensitive_key,
+        "keyed": lambda value, key: redactor.keyed(value, key, "logs"),
+    }
+
+
 def _install_logging(t: Telemetry) -> Callable[[], None]:
     from crocotel import logs
 
-    redactor = t.redactor
     return logs.install(
         log_format=t.settings.log_format,
         log_level=t.settings.log_level,
         service_name=t.settings.service_name,
-        redact=(lambda text: redactor.text(text, "logs")) if redactor is not None else None,
-        is_secret_key=redactor.is_sensitive_key if redactor is not None else None,
-        keyed=(lambda value, key: redactor.keyed(value, key, "logs")) if redactor is not None else None,
         logger_provider=t.logger_provider,
+        **_logging_redaction(t.redactor),
     )

@@ -129,13 +129,16 @@ class OtlpHandler(logging.Handler):
         number = self._severities.get(levelno)
         if number is None:
             number = self._severities[levelno] = severity(levelno)
-        return LogRecord(
+        translated = LogRecord(
             timestamp=int(record.created * 1e9),
             severity_number=number,
             severity_text=_SEVERITY_TEXT.get(record.levelname, record.levelname),
             body=scrub.text(record.getMessage()),
             attributes=attributes,
         )
+        if scrub.redact is not None:
+            translated._crocotel_scrubbed = True  # type: ignore[attr-defined]  # see RedactingLogExporter
+        return translated
 
     def _report_failure(self) -> None:
         """Say once, through the ``crocotel.logs`` logger (never exported), that records are lost."""

@@ -36,6 +36,25 @@ def safe_str(value: object) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+_last: tuple[object, str, str] = (None, "", "")
+
+
+def _redact_once(redact: Callable[[str], str], value: str) -> str:
+    """``redact(value)``, reusing the previous answer for the same text and engine.
+
+    The stdout formatter and the OTLP bridge both redact each record's message, one
+    right after the other; the second asks for the very text the first just did. The
+    pair is one tuple, swapped in atomically, so threads cannot mix answers.
+    """
+    global _last
+    engine, text, result = _last
+    if engine is redact and text == value:
+        return result
+    result = redact(value)
+    _last = (redact, value, result)
+    return result
+
+
 class Scrubber:
     """Redacts strings and masks values under secret-looking keys.
 
@@ -69,7 +88,7 @@ class Scrubber:
         if redact is None:
             return value
         if len(value) > _MAX_CLEAN_LENGTH:
-            return redact(value)
+            return _redact_once(redact, value)
         clean = self.clean
         if value in clean:
             return value

@@ -46,8 +46,16 @@ class RedactingLogExporter(LogRecordExporter):
         return self._inner.export(redacted)
 
     def redact(self, readable: ReadableLogRecord) -> ReadableLogRecord:
-        """The redacted copy of one record (``readable`` itself when clean)."""
+        """The redacted copy of one record (``readable`` itself when clean).
+
+        Records from crocotel's logging bridge were scrubbed field by field as they were
+        made (marked ``_crocotel_scrubbed``); only their resource is checked here.
+        """
         record = readable.log_record
+        if getattr(record, "_crocotel_scrubbed", False):
+            resource = self._resources.get(readable.resource)
+            if resource is readable.resource:
+                return readable
         body = self._redactor.value(record.body, _SIGNAL)
         attrs = self._redactor.attributes(record.attributes, _SIGNAL)
         event_name = safe_text(self._redactor, record.event_name, _SIGNAL)
