@@ -1,0 +1,87 @@
+"""Helpers for the Telegram and aiogram tests: run a bot under crocotel, read span trees and metrics."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.otlp import ReceivedMetric, ReceivedSpan
+from tests.conftest import base_env, instrumented
+
+KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_CONSUMER = 1, 2, 3, 5
+STATUS_ERROR = 2
+
+
+def bot_env(api: BotApiThread, receiver: OtlpReceiver, updates: int, **extra: str) -> dict[str, str]:
+    """Environment for a bot under crocotel: the stand-in, the receiver for every signal, fast exports."""
+    return base_env(
+        BOT_TOKEN=api.token,
+        TELEGRAM_API_URL=api.url,
+        MAX_UPDATES=str(updates),
+        POLL_TIMEOUT="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_SERVICE_NAME="crocbot-test",
+        **extra,
+    )
+
+
+def run_bot(module: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    """Run ``python -m module`` under opentelemetry-instrument to its end; (status, stdout, stderr)."""
+    proc = instrumented(["-m", module], env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"{module} did not exit within {timeout}s; stderr:\n{err[-4000:]}") from None
+    return proc.returncode, out, err
+
+
+class Trees:
+    """Spans grouped by trace, with parent and child lookups."""
+
+    def __init__(self, spans: Iterable[ReceivedSpan]) -> None:
+        self.spans = list(spans)
+        self.by_id = {s.span_id: s for s in self.spans}
+
+    def named(self, name: str) -> list[ReceivedSpan]:
+        return [s for s in self.spans if s.name == name]
+
+    def one(self, name: str, **attributes: object) -> ReceivedSpan:
+        """The single span with this name and these attributes."""
+        found = [s for s in self.named(name) if all(s.attributes.get(k) == v for k, v in attributes.items())]
+        assert len(found) == 1, (
+            f"{len(found)} spans {name} {attributes}; have {sorted({s.name for s in self.spans})}"
+        )
+        return found[0]
+
+    def children(self, span: ReceivedSpan, name: str | None = None) -> list[ReceivedSpan]:
+        kids = [s for s in self.spans if s.parent_span_id == span.span_id and s.trace_id == span.trace_id]
+        return [s for s in kids if name is None or s.name == name]
+
+    def update(self, update_id: int) -> ReceivedSpan:
+        found = [s for s in self.spans if s.attributes.get("telegram.update.id") == update_id]
+        assert len(found) == 1, f"{len(found)} update spans for update {update_id}"
+        return found[0]
+
+
+def last_metric(receiver: OtlpReceiver, name: str) -> ReceivedMetric:
+    """The latest export of one metric (cumulative, so it holds the totals)."""
+    found = [m for m in receiver.metrics() if m.name == name]
+    assert found, f"no metric {name}; have {sorted({m.name for m in receiver.metrics()})}"
+    return found[-1]
+
+
+def points(receiver: OtlpReceiver, name: str) -> dict[tuple[tuple[str, object], ...], object]:
+    """Data points of one metric keyed by their sorted attributes."""
+    return {tuple(sorted(attrs.items())): value for attrs, value in last_metric(receiver, name).points}
+
+
+def count_of(value: object) -> float:
+    """A counter's value, or a histogram's count."""
+    if isinstance(value, dict):
+        return float(value["count"])
+    assert isinstance(value, (int, float))
+    return float(value)

@@ -1,0 +1,262 @@
+"""crocbot (aiogram 3) under opentelemetry-instrument against the Bot API stand-in: spans, outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.slow_service import SlowService
+from tests.conftest import free_port
+from tests.telegram_support import (
+    KIND_CLIENT,
+    KIND_CONSUMER,
+    KIND_INTERNAL,
+    KIND_SERVER,
+    STATUS_ERROR,
+    Trees,
+    bot_env,
+    count_of,
+    last_metric,
+    points,
+    run_bot,
+)
+
+pytestmark = pytest.mark.integration
+
+TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def api() -> Iterator[BotApiThread]:
+    with BotApiThread() as server:
+        yield server
+
+
+def sticker(chat_id: int = 1001) -> dict[str, object]:
+    """A message update with no text: crocbot has no handler for it."""
+    return {
+        "message": {
+            "message_id": 900 + chat_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Test"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Test"},
+            "sticker": {
+                "file_id": "sticker-file",
+                "file_unique_id": "sticker-unique",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        }
+    }
+
+
+def spans_after_exit(receiver: OtlpReceiver, minimum: int) -> Trees:
+    assert receiver.wait_for(lambda r: len(r.spans()) >= minimum, timeout=10), len(receiver.spans())
+    return Trees(receiver.spans())
+
+
+def test_span_tree_update_handler_api_call_http(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    with SlowService(delay=0.02) as quotes:
+        start = api.push_message("/start")
+        hello = api.push_message("hello there")
+        quote = api.push_message("/quote")
+        code, _, err = run_bot("examples.crocbot", bot_env(api, receiver, 3, QUOTES_URL=quotes.url))
+    assert code == 0, err[-3000:]
+    trees = spans_after_exit(receiver, 14)
+
+    update = trees.update(start)
+    assert update.name == "telegram.update message" and update.kind == KIND_CONSUMER
+    assert update.parent_span_id == ""  # polled: a root span ...
+    assert update.attributes == {
+        "telegram.update.id": start,
+        "telegram.update.type": "message",
+        "telegram.chat.type": "private",
+        "telegram.bot.id": 123456789,
+        "telegram.update.outcome": "handled",
+        "telegram.handler": "start",
+        "telegram.router": "commands",
+        "telegram.command": "start",
+    }
+    ((linked_trace, linked_span, _),) = update.links  # ... linked to the getUpdates call that delivered it
+    poll = trees.by_id[linked_span]
+    assert poll.name == "getUpdates" and poll.kind == KIND_CLIENT and poll.trace_id == linked_trace
+    assert poll.attributes["telegram.updates.count"] >= 1
+
+    (handler,) = trees.children(update)
+    assert handler.name == "telegram.handler start" and handler.kind == KIND_INTERNAL
+    assert handler.attributes == {
+        "telegram.handler": "start",
+        "telegram.router": "commands",
+        "code.function.name": "examples.crocbot.commands.start",
+    }
+    (call,) = trees.children(handler)
+    assert call.name == "sendMessage" and call.kind == KIND_CLIENT
+    assert call.attributes["telegram.api.method"] == "sendMessage"
+    (http,) = trees.children(call)
+    assert http.name == "POST" and http.kind == KIND_CLIENT
+    assert http.attributes["http.url"].endswith("/bot[REDACTED:bot_token]/sendMessage")
+
+    echo = trees.update(hello)
+    assert echo.attributes["telegram.handler"] == "echo"
+    assert echo.attributes["telegram.router"] == "examples.crocbot.echo"  # unnamed router: its module
+    assert "telegram.command" not in echo.attributes
+
+    (quote_handler,) = trees.children(trees.update(quote))
+    assert [s.name for s in sorted(trees.children(quote_handler), key=lambda s: s.start_time_unix_nano)] == [
+        "GET",  # the slow external service, inside the handler
+        "sendMessage",
+    ]
+
+    # long polls that delivered nothing leave no span; the HTTP request of a poll never gets one
+    assert all(s.attributes.get("telegram.updates.count", 0) >= 1 for s in trees.named("getUpdates"))
+    assert not [s for s in trees.named("POST") if "getUpdates" in str(s.attributes.get("http.url"))]
+    for raw in receiver.raw_bodies():
+        assert TOKEN_SECRET.encode() not in raw
+
+
+def test_outcomes_and_update_metrics(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    handled = api.push_message("hello")
+    unhandled = api.push_update(sticker())
+    unknown_command = api.push_message("/nope")
+    crashed = api.push_message("/divide 1 0")
+    caught = api.push_message("/divide one two")
+    api.block_chat(666)
+    blocked = api.push_message("are you there?", chat_id=666, user_id=666)
+    code, out, err = run_bot("examples.crocbot", bot_env(api, receiver, 6))
+    assert code == 0, err[-3000:]
+    assert "ZeroDivisionError" in out  # aiogram still logs the crash as before (JSON lines on stdout)
+    trees = spans_after_exit(receiver, 6)
+
+    def outcome(update_id: int) -> tuple[object, object, object]:
+        attrs = trees.update(update_id).attributes
+        return attrs["telegram.update.outcome"], attrs.get("error.type"), attrs.get("telegram.error.handled")
+
+    assert outcome(handled) == ("handled", None, None)
+    assert outcome(unhandled) == ("unhandled", None, None)
+    assert outcome(unknown_command) == ("unhandled", None, None)
+    assert outcome(crashed) == ("error", "ZeroDivisionError", False)
+    assert outcome(caught) == ("error", "ValueError", True)  # the error handler answered, still an error
+    assert outcome(blocked) == ("error", "TelegramForbiddenError", False)
+    assert trees.update(crashed).status_code == STATUS_ERROR
+
+    caught_spans = {s.name for s in trees.children(trees.update(caught))}
+    assert caught_spans == {"telegram.handler divide", "telegram.handler bad_input"}
+    (failed_handler,) = [s for s in trees.children(trees.update(crashed))]
+    assert failed_handler.attributes["error.type"] == "ZeroDivisionError"
+    assert [name for name, _ in failed_handler.events] == ["exception"]
+
+    (blocked_call,) = trees.children(trees.children(trees.update(blocked))[0], "sendMessage")
+    assert blocked_call.attributes["telegram.api.error_code"] == 403
+    assert blocked_call.attributes["telegram.api.description_class"] == "bot_blocked"
+    assert blocked_call.attributes["error.type"] == "TelegramForbiddenError"
+    assert blocked_call.status_code == STATUS_ERROR
+
+    assert receiver.wait_for(lambda r: any(m.name == "telegram.updates" for m in r.metrics()), timeout=10)
+    updates = {k: count_of(v) for k, v in points(receiver, "telegram.updates").items()}
+    assert updates == {
+        (("outcome", "handled"), ("update_type", "message")): 1,
+        (("outcome", "unhandled"), ("update_type", "message")): 2,
+        (("error_type", "ZeroDivisionError"), ("outcome", "error"), ("update_type", "message")): 1,
+        (("error_type", "ValueError"), ("outcome", "error"), ("update_type", "message")): 1,
+        (("error_type", "TelegramForbiddenError"), ("outcome", "error"), ("update_type", "message")): 1,
+    }
+    durations = points(receiver, "telegram.update.duration")
+    assert sum(count_of(v) for v in durations.values()) == 6
+    assert last_metric(receiver, "telegram.update.duration").unit == "s"
+    assert sum(count_of(v) for v in points(receiver, "telegram.update.lag").values()) == 6
+    handlers = {
+        dict(k)["handler"]: count_of(v) for k, v in points(receiver, "telegram.handler.duration").items()
+    }
+    assert handlers == {"echo": 2, "divide": 2, "bad_input": 1}
+    in_flight = points(receiver, "telegram.updates.in_flight")
+    assert list(in_flight.values()) == [0]
+    requests = {k: count_of(v) for k, v in points(receiver, "telegram.api.requests").items()}
+    assert requests[(("error_code", "403"), ("method", "sendMessage"), ("outcome", "error"))] == 1
+    assert requests[(("method", "sendMessage"), ("outcome", "ok"))] == 2
+    assert requests[(("method", "getMe"), ("outcome", "ok"))] >= 1
+    durations_by_method = {dict(k)["method"] for k in points(receiver, "telegram.api.duration")}
+    assert {"getUpdates", "sendMessage", "getMe"} <= durations_by_method  # polls in their own series
+
+
+def test_flood_control_records_retry_after(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    api.flood_next("sendMessage", retry_after=3)
+    update_id = api.push_message("hello")
+    code, _, err = run_bot("examples.crocbot", bot_env(api, receiver, 1))
+    assert code == 0, err[-3000:]
+    trees = spans_after_exit(receiver, 3)
+    (call,) = trees.children(trees.children(trees.update(update_id))[0], "sendMessage")
+    assert call.attributes["telegram.api.retry_after"] == 3
+    assert call.attributes["telegram.api.error_code"] == 429
+    assert call.attributes["telegram.api.description_class"] == "too_many_requests"
+    assert trees.update(update_id).attributes["error.type"] == "TelegramRetryAfter"
+    assert receiver.wait_for(lambda r: any(m.name == "telegram.api.retry_after" for m in r.metrics()), 10)
+    ((attrs, value),) = last_metric(receiver, "telegram.api.retry_after").points
+    assert attrs == {"method": "sendMessage"}
+    assert isinstance(value, dict) and value["count"] == 1 and value["sum"] == 3
+
+
+def test_polling_conflict_counts_in_polling_errors(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    api.conflict_next(times=2)  # as when a second instance polls with the same token
+    api.push_message("hello")
+    code, out, err = run_bot("examples.crocbot", bot_env(api, receiver, 1))
+    assert code == 0, err[-3000:]
+    assert "terminated by other getUpdates request" in out  # aiogram's own log line, as before
+    trees = spans_after_exit(receiver, 4)
+    failed = [s for s in trees.named("getUpdates") if s.status_code == STATUS_ERROR]
+    assert len(failed) == 2
+    for span in failed:
+        assert span.attributes["telegram.api.error_code"] == 409
+        assert span.attributes["telegram.api.description_class"] == "polling_conflict"
+        assert span.attributes["error.type"] == "TelegramConflictError"
+    assert receiver.wait_for(lambda r: any(m.name == "telegram.polling.errors" for m in r.metrics()), 10)
+    assert points(receiver, "telegram.polling.errors") == {(("error_type", "conflict"),): 2}
+    requests = points(receiver, "telegram.api.requests")
+    assert count_of(requests[(("error_code", "409"), ("method", "getUpdates"), ("outcome", "error"))]) == 2
+
+
+def test_webhook_gives_the_same_tree_under_the_server_span(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    port = free_port()
+    secret = "webhook-secret_42"
+    start = api.push_message("/start")
+    hello = api.push_message("hello")
+    env = bot_env(
+        api,
+        receiver,
+        2,
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/webhook",
+        WEBHOOK_PORT=str(port),
+        WEBHOOK_SECRET=secret,
+    )
+    code, _, err = run_bot("examples.crocbot", env)
+    assert code == 0, err[-3000:]
+    assert len(api.sent) == 2
+    trees = spans_after_exit(receiver, 10)
+    for update_id, handler_name in ((start, "start"), (hello, "echo")):
+        update = trees.update(update_id)
+        server = trees.by_id[update.parent_span_id]
+        assert server.name == "POST /webhook" and server.kind == KIND_SERVER
+        assert update.trace_id == server.trace_id and not update.links
+        assert update.attributes["telegram.update.outcome"] == "handled"
+        (handler,) = trees.children(update)
+        assert handler.name == f"telegram.handler {handler_name}"
+        (call,) = trees.children(handler)
+        assert call.name == "sendMessage"
+        assert [s.name for s in trees.children(call)] == ["POST"]
+    assert not trees.named("getUpdates")
+    for raw in receiver.raw_bodies():
+        assert secret.encode() not in raw and TOKEN_SECRET.encode() not in raw
+
+
+def test_every_poll_is_traced_when_asked(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    api.push_message("hello")
+    code, _, err = run_bot("examples.crocbot", bot_env(api, receiver, 1, CROCOTEL_TRACE_GETUPDATES="true"))
+    assert code == 0, err[-3000:]
+    trees = spans_after_exit(receiver, 5)
+    polls = trees.named("getUpdates")
+    assert polls and all(trees.children(poll, "POST") for poll in polls)
