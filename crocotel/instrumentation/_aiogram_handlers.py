@@ -11,6 +11,7 @@ update's :class:`UpdateState` for the update span.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from contextvars import Token
@@ -76,14 +77,15 @@ class HandlerTracer:
         except self._not_errors:  # SkipHandler, CancelHandler: aiogram moves on, nothing failed
             raise
         except BaseException as exc:
-            self._failed(span, state, names, exc)
+            self._failed(span, state, names, exc, kwargs)
             raise
         else:
             self._ran(state, names, args, kwargs)
             return result
         finally:
             _close(span, token)
-            self._instruments.handler(names.handler, names.router, time.perf_counter() - started)
+            with contextlib.suppress(Exception):
+                self._instruments.handler(names.handler, names.router, time.perf_counter() - started)
 
     def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:
         """Tell the update which handler ran, which command it served, or which error it caught."""
@@ -94,14 +96,13 @@ class HandlerTracer:
                     state.error_type = type(getattr(event, "exception", None)).__qualname__
                 return
             state.handler = names
-            command = getattr(kwargs.get("command"), "command", None)
-            if isinstance(command, str):
-                command = command.lower()
-                state.command = command if command in names.commands else OTHER
+            _note_command(state, names, kwargs)
         except Exception:  # telemetry must never break the bot
             pass
 
-    def _failed(self, span: trace.Span, state: UpdateState, names: HandlerNames, exc: BaseException) -> None:
+    def _failed(
+        self, span: trace.Span, state: UpdateState, names: HandlerNames, exc: BaseException, kwargs: Any
+    ) -> None:
         try:
             error_type = type(exc).__qualname__
             span.record_exception(exc)
@@ -112,8 +113,17 @@ class HandlerTracer:
             state.exception_recorded = True
             if state.handler is None:
                 state.handler = names
+                _note_command(state, names, kwargs)
         except Exception:  # telemetry must never break the bot
             pass
+
+
+def _note_command(state: UpdateState, names: HandlerNames, kwargs: Any) -> None:
+    """The command the handler served: registered ones by name, anything else (a pattern) as ``other``."""
+    command = getattr(kwargs.get("command"), "command", None)
+    if isinstance(command, str):
+        command = command.lower()
+        state.command = command if command in names.commands else OTHER
 
 
 def _close(span: trace.Span, token: Token[context_api.Context]) -> None:

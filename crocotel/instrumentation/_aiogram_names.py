@@ -1,10 +1,11 @@
 """Names of aiogram handlers and routers as an operator wants to read them.
 
 A handler is named after its code (``cmd_start``, ``EchoHandler``,
-``Admin.ban``), never after aiogram's wrapper (``CallableObject.call``). A
-router keeps the name it was given; routers made without one are called
-``hex(id(router))`` by aiogram, which changes on every start, so they are
-named after the module of the handler instead. Names are computed once per
+``Admin.ban``; ``setup.on_text`` for a function defined inside ``setup``),
+never after aiogram's wrapper (``CallableObject.call``). A router keeps the
+name it was given; routers made without one are called ``hex(id(router))``
+by aiogram, which changes on every start, so they are named after the
+module of the handler instead. Names are computed once per
 handler and kept on aiogram's ``HandlerObject``.
 """
 
@@ -49,7 +50,7 @@ def _callback_names(callback: Any) -> tuple[str, str]:
         getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or type(target).__name__
     )
     module = getattr(target, "__module__", None) or "unknown"
-    return str(qualname), str(module)
+    return str(qualname).replace(".<locals>", ""), str(module)
 
 
 def _router_name(router: Any, module: str) -> str:

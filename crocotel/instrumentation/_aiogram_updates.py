@@ -132,12 +132,14 @@ class UpdateTracer:
             )
         else:
             span = self._tracer.start_span(_SPAN_NAMES[update_type], None, SpanKind.CONSUMER, attributes)
-        scope = _Scope(span, update_type)
-        self._instruments.update_started()
-        date_field = _DATED.get(update_type)
-        if date_field is not None:
-            self._dated(event, date_field, update_type)
-        return scope
+        try:
+            self._instruments.update_started()
+            date_field = _DATED.get(update_type)
+            if date_field is not None:
+                self._dated(event, date_field, update_type)
+        except Exception:  # metrics or phone learning failed: the span still goes on
+            pass
+        return _Scope(span, update_type)  # attaches the span: nothing may fail after this
 
     def _dated(self, event: Any, date_field: str, update_type: str) -> None:
         """Record the lag of a message-like update and learn the phone numbers Telegram marked."""
@@ -178,9 +180,9 @@ class UpdateTracer:
             pass
         finally:
             _close(scope)
-            self._instruments.update_finished(
-                scope.update_type, outcome, error_type, time.perf_counter() - scope.started
-            )
+            with contextlib.suppress(Exception):
+                seconds = time.perf_counter() - scope.started
+                self._instruments.update_finished(scope.update_type, outcome, error_type, seconds)
 
 
 def _close(scope: _Scope) -> None:
