@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterable
+from typing import Any
 
 from crocotel.testing import BotApiThread, OtlpReceiver
 from crocotel.testing.otlp import ReceivedMetric, ReceivedSpan
@@ -85,3 +87,65 @@ def count_of(value: object) -> float:
         return float(value["count"])
     assert isinstance(value, (int, float))
     return float(value)
+
+
+def make_dispatcher() -> Any:
+    """A fresh aiogram dispatcher with a registered command, an echo, a failing command and an error handler.
+
+    Built anew each time (an aiogram router can belong to one dispatcher only).
+    """
+    from aiogram import Dispatcher, F, Router
+    from aiogram.filters import Command, CommandStart, ExceptionTypeFilter
+    from aiogram.types import ErrorEvent, Message
+
+    router = Router(name="test-commands")
+
+    @router.message(CommandStart(ignore_case=True))
+    async def start(message: Message) -> None:
+        await message.answer("hi")
+
+    @router.message(Command("fail"))
+    async def fail(message: Message) -> None:
+        raise ZeroDivisionError("nobody catches this")
+
+    @router.message(Command("oops"))
+    async def oops(message: Message) -> None:
+        raise LookupError("the error handler catches this")
+
+    @router.message(F.text & ~F.text.startswith("/"))
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    @router.error(ExceptionTypeFilter(LookupError))
+    async def on_lookup_error(event: ErrorEvent) -> None:
+        return None
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    return dispatcher
+
+
+def make_bot(api_url: str, token: str) -> Any:
+    """An aiogram Bot talking to the stand-in at ``api_url``."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
+
+
+def message_update(update_id: int, text: str, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A raw message update from a private chat, with ``bot_command`` entities like Telegram adds."""
+    from crocotel.testing._telegram_objects import command_entities
+
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": int(time.time()),
+        "chat": {"id": 1001, "type": "private", "first_name": "Test"},
+        "from": {"id": 1001, "is_bot": False, "first_name": "Test"},
+        "text": text,
+    }
+    found = command_entities(text) if entities is None else entities
+    if found:
+        message["entities"] = found
+    return {"update_id": update_id, "message": message}
