@@ -17,16 +17,17 @@ STATUS_ERROR = 2
 
 def bot_env(api: BotApiThread, receiver: OtlpReceiver, updates: int, **extra: str) -> dict[str, str]:
     """Environment for a bot under crocotel: the stand-in, the receiver for every signal, fast exports."""
-    return base_env(
-        BOT_TOKEN=api.token,
-        TELEGRAM_API_URL=api.url,
-        MAX_UPDATES=str(updates),
-        POLL_TIMEOUT="1",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_METRICS_EXPORTER="otlp",
-        OTEL_SERVICE_NAME="crocbot-test",
-        **extra,
-    )
+    settings = {
+        "BOT_TOKEN": api.token,
+        "TELEGRAM_API_URL": api.url,
+        "MAX_UPDATES": str(updates),
+        "POLL_TIMEOUT": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_SERVICE_NAME": "crocbot-test",
+    }
+    settings.update(extra)
+    return base_env(**settings)
 
 
 def run_bot(module: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
@@ -149,3 +150,22 @@ def message_update(update_id: int, text: str, entities: list[dict[str, Any]] | N
     if found:
         message["entities"] = found
     return {"update_id": update_id, "message": message}
+
+
+def prometheus_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample in a /metrics page; empty and otel_scope_* labels left out."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = {k: v for k, v in sample.labels.items() if v and not k.startswith("otel_scope_")}
+            found.append((sample.name, labels, float(sample.value)))
+    return found
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of the one sample called ``name`` whose labels are exactly ``labels``."""
+    values = [v for n, found, v in prometheus_samples(text) if n == name and found == labels]
+    assert len(values) == 1, f"{len(values)} samples {name}{labels}"
+    return values[0]

@@ -1,0 +1,89 @@
+"""A bot on plain aiohttp (examples/aiohttp_bot) under opentelemetry-instrument: Bot API spans and metrics."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from crocotel.testing import BotApiThread, OtlpReceiver
+from tests.conftest import instrumented
+from tests.telegram_support import KIND_CLIENT, STATUS_ERROR, Trees, bot_env, run_bot, sample
+
+pytestmark = pytest.mark.integration
+
+TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def api() -> Iterator[BotApiThread]:
+    with BotApiThread() as server:
+        yield server
+
+
+def scrape(port: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        body: bytes = response.read()
+        return body.decode()
+
+
+def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    env = bot_env(api, receiver, 4, OTEL_METRICS_EXPORTER="prometheus,otlp")
+    api.conflict_next()  # the first poll fails with 409, as with a second instance running
+    api.flood_next("sendMessage", retry_after=1)  # the first reply hits flood control
+    first = api.push_message("/start", chat_id=501, user_id=501)
+    api.push_message("hello", chat_id=502, user_id=502)
+    api.push_message("how are you", chat_id=503, user_id=503)
+    proc = instrumented(["-m", "examples.aiohttp_bot"], env)
+    try:
+        api.wait_sent(2, timeout=30)
+        metrics_text = scrape(env["OTEL_EXPORTER_PROMETHEUS_PORT"])  # while the bot runs
+        api.push_message("bye", chat_id=504, user_id=504)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err[-3000:]
+    assert receiver.wait_for(lambda r: sum(s.name == "sendMessage" for s in r.spans()) >= 4, timeout=10)
+    trees = Trees(receiver.spans())
+
+    assert {s.name for s in trees.spans} == {"getMe", "getUpdates", "sendMessage"}  # no bare "POST"
+    sends = trees.named("sendMessage")
+    assert len(sends) == 4 and all(s.kind == KIND_CLIENT for s in sends)
+    for span in sends:
+        assert span.attributes["telegram.api.method"] == "sendMessage"
+        assert span.attributes["http.url"].endswith("/bot[REDACTED:bot_token]/sendMessage")
+    assert sorted(s.attributes.get("telegram.api.error_code", 0) for s in sends) == [0, 0, 0, 429]
+    (poll,) = trees.named("getUpdates")  # long polls are not traced, the failed one is
+    assert poll.attributes["telegram.api.error_code"] == 409 and poll.status_code == STATUS_ERROR
+    assert poll.end_time_unix_nano > poll.start_time_unix_nano
+
+    requests = "telegram_api_requests_total"
+    assert sample(metrics_text, requests, error_code="429", method="sendMessage", outcome="error") == 1
+    assert sample(metrics_text, requests, method="sendMessage", outcome="ok") == 2
+    assert sample(metrics_text, "telegram_polling_errors_total", error_type="conflict") == 1
+    assert sample(metrics_text, "telegram_api_duration_seconds_count", method="getUpdates") >= 2
+
+    # the token, whole or its secret half, is nowhere; positive controls show each output was searched
+    raw = receiver.raw_bodies()
+    assert any(b"[REDACTED:bot_token]" in body for body in raw)
+    assert any(b"sendMessage" in body for body in raw)
+    assert f"update {first} from chat 501" in out
+    assert "telegram_api_requests_total" in metrics_text
+    for name, text in (("stdout", out), ("stderr", err), ("/metrics", metrics_text)):
+        assert TOKEN_SECRET not in text, name
+    for body in raw:
+        assert TOKEN_SECRET.encode() not in body
+
+
+def test_long_polls_are_traced_when_asked(api: BotApiThread, receiver: OtlpReceiver) -> None:
+    api.push_message("hello")
+    code, _, err = run_bot(
+        "examples.aiohttp_bot", bot_env(api, receiver, 1, CROCOTEL_TRACE_GETUPDATES="true")
+    )
+    assert code == 0, err[-3000:]
+    assert receiver.wait_for(lambda r: any(s.name == "getUpdates" for s in r.spans()), timeout=10)
+    polls = Trees(receiver.spans()).named("getUpdates")
+    assert all(p.attributes["telegram.api.method"] == "getUpdates" for p in polls)
