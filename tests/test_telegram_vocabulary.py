@@ -1,0 +1,110 @@
+"""The bounded Bot API vocabulary, and the aiohttp hooks' behaviour on odd input."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import yarl
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import INVALID_SPAN, SpanKind
+
+from crocotel.instrumentation.botapi import (
+    OTHER,
+    UPDATE_TYPES,
+    Capped,
+    description_class,
+    error_kind,
+    method_of_path,
+)
+from crocotel.instrumentation.telegram import BotApiHooks, client_options
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/bot123456789:AAE-secret/sendMessage", "sendMessage"),
+        ("/bot123456789%3AAAE-secret/getUpdates", "getUpdates"),
+        ("/prefix/bot42:x/getMe/", "getMe"),
+        ("/bot123:abc/", None),
+        ("/file/bot123:abc/photos/file_1.jpg", None),
+        ("/api/v1/users", None),
+        ("/bot123:abc/send Message", None),
+    ],
+)
+def test_method_of_path(path: str, method: str | None) -> None:
+    assert method_of_path(path) == method
+
+
+def test_error_kinds_are_a_small_set() -> None:
+    assert error_kind(409) == "conflict"
+    assert error_kind(429) == "too_many_requests"
+    assert error_kind(502) == "server_error"
+    assert error_kind(None) == "network"
+    assert error_kind(418) == OTHER
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (
+            "Conflict: terminated by other getUpdates request; make sure that only one bot ...",
+            "polling_conflict",
+        ),
+        ("Forbidden: bot was blocked by the user", "bot_blocked"),
+        ("Bad Request: chat not found", "chat_not_found"),
+        ("Bad Request: message is not modified: specified new message content ...", "message_not_modified"),
+        ("Too Many Requests: retry after 35", "too_many_requests"),
+        ("Bad Request: something brand new about user 12345", OTHER),
+        ("", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_description_classes(description: str | None, expected: str) -> None:
+    assert description_class(description) == expected
+
+
+def test_update_types_are_the_fixed_list() -> None:
+    assert len(UPDATE_TYPES) == 27 and "message" in UPDATE_TYPES and "callback_query" in UPDATE_TYPES
+
+
+def test_capped_names_turn_into_other_past_the_limit() -> None:
+    capped = Capped(2)
+    assert [capped(v) for v in ("a", "b", "c", "a", "d")] == ["a", "b", OTHER, "a", OTHER]
+
+
+def test_hooks_never_raise_and_leave_other_requests_alone() -> None:
+    hooks = BotApiHooks()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span("GET", kind=SpanKind.CLIENT)
+    hooks.request_hook(span, SimpleNamespace(url=yarl.URL("http://example.com/api/v1/users")))
+    hooks.request_hook(span, object())  # not aiohttp's params at all
+    hooks.response_hook(span, object())
+    hooks.response_hook(INVALID_SPAN, SimpleNamespace(url=None, response=None))
+    span.end()
+    assert exporter.get_finished_spans()[0].name == "GET"
+
+
+def test_long_polls_get_no_span_and_others_do() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    options = client_options(trace_getupdates=False)
+    wrapped = type(options["tracer_provider"])(provider).get_tracer("aiohttp")
+    poll = wrapped.start_span(
+        "POST", kind=SpanKind.CLIENT, attributes={"http.url": "http://x/bot1:a/getUpdates"}
+    )
+    send = wrapped.start_span(
+        "POST", kind=SpanKind.CLIENT, attributes={"http.url": "http://x/bot1:a/sendMessage"}
+    )
+    assert not poll.is_recording() and send.is_recording()
+    with wrapped.start_as_current_span("work") as current:
+        assert current.is_recording()
+    poll.end()
+    send.end()
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["POST", "work"]
+    assert "tracer_provider" not in client_options(trace_getupdates=True)
