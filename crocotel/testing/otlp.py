@@ -118,8 +118,12 @@ _SUCCESS: dict[str, bytes] = {
 class OtlpReceiver:
     """Receives OTLP/HTTP protobuf exports in a background thread; all methods are thread-safe."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, on_export: Callable[[str, bytes], None] | None = None
+    ) -> None:
+        """``on_export(path, body)`` is called (on a server thread) for every accepted export."""
         self.host = host
+        self._on_export = on_export
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -295,6 +299,8 @@ class OtlpReceiver:
             self._store(path, data)
         except DecodeError:
             return _Reply(400, b"body is not a valid OTLP protobuf export request")
+        if self._on_export is not None:
+            self._on_export(path, data)
         return _Reply(200, success, content_type=_PROTOBUF)
 
     def _store(self, path: str, data: bytes) -> None:
