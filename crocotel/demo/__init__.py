@@ -1,14 +1,17 @@
-"""``crocotel demo``: an example bot under crocotel, fed by synthetic users, all on 127.0.0.1.
+"""``crocotel demo``: crocbot under crocotel, fed by synthetic users, all on 127.0.0.1.
 
-It starts the Bot API stand-in and an OTLP receiver (unless
-``OTEL_EXPORTER_OTLP_ENDPOINT`` points at a real Collector), runs the example
-bot through the same launcher as ``crocotel run``, sends it messages, streams
-its JSON logs, and ends with what arrived: spans per trace, log records, and a
-look at ``/metrics``.
+It starts the Bot API stand-in, a slow quote service and an OTLP receiver,
+runs ``examples/crocbot`` through the same launcher as ``crocotel run``, and
+sends it traffic (``traffic``). While the bot runs it shows a sample of the
+bot's JSON log lines (each inside an update carries that update's
+``trace_id``) and one line per trace (``traces``), and scrapes the bot's
+``/metrics``. It ends with a summary. With ``OTEL_EXPORTER_OTLP_ENDPOINT``
+set, everything the bot exports also goes on to that Collector (``forward``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,14 +19,45 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
 from pathlib import Path
+from typing import IO
 
+from crocotel import config
 from crocotel.cli import launch_env
+from crocotel.demo.forward import Forwarder
+from crocotel.demo.traces import TraceSummaries, pick
+from crocotel.demo.traffic import BLOCKED_USER, Traffic
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.slow_service import SlowService
 
-_REPO = Path(__file__).resolve().parent.parent
-_TEXTS = ("hello", "/start", "how are you?", "call me at +44 20 7946 0958", "what's new", "bye")
+__all__ = ["run_demo"]
+
+_REPO = Path(__file__).resolve().parents[2]
+_RATE = 20.0  # updates per second from the synthetic users
+_FIRST_LOG_LINES = 8  # shown in full; later only warnings, errors and one line in _LOG_SAMPLE
+_LOG_SAMPLE = 15
+_TRACE_LINES_PER_TICK = 4
+_SHAPES = 10  # trace shapes listed at the end
+_LINE_WIDTH = 220
+_LOOK_AT = (
+    ("telegram_updates_total{outcome,error_type}", "updates by outcome: handled, unhandled, error"),
+    ("telegram_update_duration_seconds", "time per update; telegram_handler_duration_seconds by handler"),
+    ("telegram_api_requests_total{method,error_code}", "Bot API calls; the 429s and 403s show here"),
+    ("telegram_polling_errors_total{error_type}", "failed long polls; conflict = two instances polling"),
+)
+_SUMMARY_METRICS = ("telegram_updates_total", "telegram_api_requests_total", "telegram_polling_errors_total")
+
+
+class _Console:
+    """Prints whole lines from several threads without interleaving them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def say(self, text: str = "") -> None:
+        with self._lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
 
 
 def _free_port() -> int:
@@ -33,10 +67,22 @@ def _free_port() -> int:
         return port
 
 
-def _pump(stream: object, prefix: str) -> None:
-    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        sys.stdout.write(prefix + line)
-        sys.stdout.flush()
+def _short(line: str) -> str:
+    return line if len(line) <= _LINE_WIDTH else line[: _LINE_WIDTH - 1] + "…"
+
+
+def _pump_logs(stream: IO[str], console: _Console, counts: dict[str, int]) -> None:
+    """Show a sample of the bot's output: the first lines, then warnings and errors, then 1 in N."""
+    for line in iter(stream.readline, ""):
+        counts["lines"] += 1
+        line = line.rstrip("\n")
+        try:
+            level = str(json.loads(line).get("level", "INFO"))
+        except (ValueError, AttributeError):
+            level = "RAW"  # not a JSON log line: a diagnostic or a traceback, always worth showing
+        if counts["lines"] <= _FIRST_LOG_LINES or level != "INFO" or counts["lines"] % _LOG_SAMPLE == 0:
+            counts["shown"] += 1
+            console.say("  bot | " + _short(line))
 
 
 def _scrape(url: str) -> str:
@@ -48,73 +94,186 @@ def _scrape(url: str) -> str:
         return ""
 
 
-def run_demo(updates: int = 20, interval: float = 0.05) -> int:
-    """Run the demo end to end; returns the bot's exit status."""
-    if not (_REPO / "examples" / "aiohttp_bot").is_dir():
-        print("crocotel demo: run it from a crocotel checkout (examples/ not found)", file=sys.stderr)
+def _forwarder(console: _Console) -> Forwarder | None:
+    """A forwarder to the user's Collector, if ``OTEL_EXPORTER_OTLP_*ENDPOINT`` names one."""
+    if not any(
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{s}ENDPOINT") for s in ("", "TRACES_", "LOGS_", "METRICS_")
+    ):
+        return None
+    settings = config.load()
+    endpoints: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for path, otlp in (
+        ("/v1/traces", settings.traces_otlp),
+        ("/v1/logs", settings.logs_otlp),
+        ("/v1/metrics", settings.metrics_otlp),
+    ):
+        if otlp is None:
+            continue
+        if otlp.protocol != "http/protobuf":
+            console.say(f"crocotel demo: {path} is not forwarded: the demo forwards over http/protobuf only")
+            continue
+        endpoints[path] = otlp.endpoint
+        headers.update(otlp.headers)
+    return Forwarder(endpoints, headers) if endpoints else None
+
+
+def _bot_env(
+    api: BotApiThread, quotes: SlowService, receiver: OtlpReceiver, port: int, updates: int
+) -> dict[str, str]:
+    env = launch_env()
+    for signal in ("TRACES", "LOGS", "METRICS"):  # the bot exports to the demo's receiver only
+        env.pop(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", None)
+        env.pop(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", None)
+    env.update(
+        BOT_TOKEN=api.token,
+        TELEGRAM_API_URL=api.url,
+        QUOTES_URL=quotes.url,
+        MAX_UPDATES=str(updates),
+        POLL_TIMEOUT="10",
+        OTEL_SERVICE_NAME=env.get("OTEL_SERVICE_NAME", "crocbot"),
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_BSP_SCHEDULE_DELAY="250",
+        OTEL_BLRP_SCHEDULE_DELAY="250",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait_for_polling(api: BotApiThread, bot: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Wait (bounded) until the bot asks for updates, so the users do not all arrive at once."""
+    deadline = time.monotonic() + timeout
+    while bot.poll() is None and time.monotonic() < deadline:
+        if any(method == "getUpdates" for method, _ in api.calls):
+            return
+        time.sleep(0.05)
+
+
+def _introduce(console: _Console, api: BotApiThread, metrics_url: str, forwarder: Forwarder | None) -> None:
+    console.say(f"crocotel demo: Bot API stand-in at {api.url}; synthetic users chat with crocbot")
+    console.say(f"crocotel demo: the bot's metrics are at {metrics_url} while it runs; look at")
+    for name, meaning in _LOOK_AT:
+        console.say(f"    {name:<48} {meaning}")
+    console.say(
+        f"crocotel demo: user {BLOCKED_USER} has blocked the bot; flood control and one 409 conflict strike"
+    )
+    where = "shown below, one line each"
+    if forwarder is not None:
+        where += "; everything is also forwarded to " + ", ".join(sorted(set(forwarder.endpoints.values())))
+    console.say(f"crocotel demo: traces are {where}")
+    console.say(
+        "crocotel demo: a sample of the bot's JSON log lines follows ('trace_id' links a line to its trace)"
+    )
+
+
+def run_demo(updates: int = 40, rate: float = _RATE) -> int:
+    """Run the demo end to end; returns the bot's exit status (0 when all went well)."""
+    if not (_REPO / "examples" / "crocbot").is_dir():
+        print("crocotel demo: run it from a crocotel checkout (examples/crocbot not found)", file=sys.stderr)
         return 2
-    own_receiver = not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    receiver = OtlpReceiver() if own_receiver else None
-    with BotApiThread() as api:
-        if receiver is not None:
-            receiver.start()
+    console = _Console()
+    forwarder = _forwarder(console)
+    summaries = TraceSummaries()
+    log_counts = {"lines": 0, "shown": 0}
+    metrics_text = ""
+    with (
+        BotApiThread() as api,
+        SlowService(delay=0.15, fail_every=9) as quotes,
+        OtlpReceiver(on_export=forwarder) as receiver,
+    ):
         port = _free_port()
-        env = launch_env()
-        env.update(
-            BOT_TOKEN=api.token,
-            TELEGRAM_API_URL=api.url,
-            MAX_UPDATES=str(updates),
-            POLL_TIMEOUT="1",
-            OTEL_SERVICE_NAME=env.get("OTEL_SERVICE_NAME", "crocotel-demo"),
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
-            OTEL_BSP_SCHEDULE_DELAY="500",
-            OTEL_BLRP_SCHEDULE_DELAY="500",
-        )
-        if receiver is not None:
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
         metrics_url = f"http://127.0.0.1:{port}/metrics"
-        print(f"crocotel demo: Bot API stand-in at {api.url}; the bot's metrics at {metrics_url}")
-        print("crocotel demo: the bot's JSON log lines follow (trace_id links each line to its trace)")
+        _introduce(console, api, metrics_url, forwarder)
         bot = subprocess.Popen(
-            [sys.executable, "-m", "examples.aiohttp_bot"],
+            [sys.executable, "-m", "examples.crocbot"],
             cwd=_REPO,
-            env=env,
+            env=_bot_env(api, quotes, receiver, port, updates),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        pump = threading.Thread(target=_pump, args=(bot.stdout, "  bot | "), daemon=True)
+        assert bot.stdout is not None
+        pump = threading.Thread(target=_pump_logs, args=(bot.stdout, console, log_counts), daemon=True)
         pump.start()
-        for i in range(updates):
-            api.push_message(_TEXTS[i % len(_TEXTS)], chat_id=2000 + i % 7, user_id=3000 + i % 7)
-            time.sleep(interval)
-        metrics_text = ""
-        deadline = time.monotonic() + 30 + updates * 0.1
+        _wait_for_polling(api, bot)
+        traffic = Traffic(api, updates, rate)
+        sender = threading.Thread(target=traffic.run, args=(lambda: bot.poll() is None,), daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 60 + updates * (2.0 / rate if rate > 0 else 0.1)
+        next_scrape = 0.0
         while bot.poll() is None and time.monotonic() < deadline:
-            metrics_text = _scrape(metrics_url) or metrics_text
-            time.sleep(0.2)
+            _show_traces(console, summaries, receiver)
+            if time.monotonic() >= next_scrape:
+                metrics_text = _scrape(metrics_url) or metrics_text
+                next_scrape = time.monotonic() + 1.0
+            time.sleep(0.25)
         if bot.poll() is None:
+            console.say("crocotel demo: the bot did not finish in time; stopping it")
             bot.terminate()
-        status = bot.wait(timeout=15)
-        pump.join(timeout=2)
-        _summary(receiver, metrics_text, len(api.sent))
-        if receiver is not None:
-            receiver.stop()
+        status = bot.wait(timeout=30)
+        pump.join(timeout=5)
+        sender.join(timeout=5)
+        receiver.wait_for(
+            lambda r: sum(s.name.startswith("telegram.update ") for s in r.spans()) >= updates, 5
+        )
+        _show_traces(console, summaries, receiver)
+        _summary(console, summaries, receiver, metrics_text, len(api.sent), log_counts, traffic.sent)
+        if forwarder is not None:
+            forwarder.close()
+            sent, failed = forwarder.sent, forwarder.failed
+            console.say(f"crocotel demo: forwarded {sent} exports to the Collector, {failed} failed")
     return status
 
 
-def _summary(receiver: OtlpReceiver | None, metrics_text: str, replies: int) -> None:
-    print(f"\ncrocotel demo: the bot sent {replies} replies")
-    if receiver is not None:
-        spans = receiver.spans()
-        traces = Counter(s.trace_id for s in spans)
-        names = Counter(s.name for s in spans)
-        print(
-            f"crocotel demo: {len(spans)} spans in {len(traces)} traces, {len(receiver.logs())} log records"
-        )
-        for name, count in names.most_common(8):
-            print(f"  {count:5d}  {name}")
-    samples = [line for line in metrics_text.splitlines() if line and not line.startswith("#")]
-    print(f"crocotel demo: /metrics served {len(samples)} samples while the bot ran, for example:")
-    for line in [s for s in samples if "_count" in s or "redactions" in s][:6]:
-        print("  " + line)
+def _show_traces(console: _Console, summaries: TraceSummaries, receiver: OtlpReceiver) -> None:
+    found = summaries.new(receiver.spans())
+    lines = pick(found, _TRACE_LINES_PER_TICK)
+    for line in lines:
+        console.say("  " + _short(line))
+    if len(found) > len(lines):
+        console.say(f"  (+{len(found) - len(lines)} more traces)")
+
+
+def _summary(
+    console: _Console,
+    summaries: TraceSummaries,
+    receiver: OtlpReceiver,
+    metrics_text: str,
+    replies: int,
+    log_counts: dict[str, int],
+    pushed: int,
+) -> None:
+    spans = receiver.spans()
+    outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summaries.outcomes.items()))
+    console.say()
+    console.say(
+        f"crocotel demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot"
+    )
+    console.say(
+        f"crocotel demo: {len(spans)} spans in {summaries.traces} update traces ({outcomes}); by shape:"
+    )
+    console.say("  count   median  trace")
+    for row in summaries.table(_SHAPES):
+        console.say("  " + _short(row))
+    lines, shown = log_counts["lines"], log_counts["shown"]
+    console.say(f"crocotel demo: {lines} log lines written by the bot, {shown} shown above")
+    samples = [
+        line for line in metrics_text.splitlines() if line.startswith(_SUMMARY_METRICS) and 'le="' not in line
+    ]
+    console.say(
+        f"crocotel demo: the bot's /metrics, last scraped while it ran ({len(samples)} telegram series):"
+    )
+    for line in samples:
+        console.say("    " + _short(_without_scope_labels(line)))
+
+
+def _without_scope_labels(line: str) -> str:
+    """A sample line without the otel_scope_* and empty labels, to fit the terminal."""
+    name, brace, rest = line.partition("{")
+    if not brace:
+        return line
+    labels, _, value = rest.rpartition("}")
+    kept = [p for p in labels.split(",") if p and not p.startswith("otel_scope_") and not p.endswith('=""')]
+    return f"{name}{{{','.join(kept)}}}{value}"
