@@ -258,6 +258,13 @@ class BotApiStandIn:
         """Serve another Bot API method (or replace one); names match case-insensitively."""
         self._methods[name.lower()] = _Method(name, handler)
 
+    def forget_history(self) -> int:
+        """Forget ``calls`` and ``sent`` (for long runs); returns how many sent messages were forgotten."""
+        forgotten = len(self.sent)
+        self.calls.clear()
+        self.sent.clear()
+        return forgotten
+
     @property
     def pending_updates(self) -> list[JsonObject]:
         """Updates not yet confirmed by an offset."""

@@ -160,6 +160,10 @@ class BotApiThread:
         """See ``BotApiStandIn.block_chat``."""
         self._call(lambda: self.standin.block_chat(chat_id))
 
+    def forget_history(self) -> int:
+        """See ``BotApiStandIn.forget_history``."""
+        return self._call(self.standin.forget_history)
+
     @property
     def webhook_deliveries(self) -> list[tuple[int, int]]:
         """(update_id, HTTP status) of every webhook delivery attempt so far (empty without a webhook)."""
