@@ -22,12 +22,16 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from crocotel import config
 from crocotel.cli import launch_env
 from crocotel.demo.forward import Forwarder
 from crocotel.demo.traces import TraceSummaries, pick
 from crocotel.demo.traffic import BLOCKED_USER, Traffic
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing._otlp_decode import spans_of
+from crocotel.testing.otlp import ReceivedSpan
 from crocotel.testing.slow_service import SlowService
 
 __all__ = ["run_demo"]
@@ -46,6 +50,40 @@ _LOOK_AT = (
     ("telegram_polling_errors_total{error_type}", "failed long polls; conflict = two instances polling"),
 )
 _SUMMARY_METRICS = ("telegram_updates_total", "telegram_api_requests_total", "telegram_polling_errors_total")
+
+
+class _Spans:
+    """The bot's spans as exports arrive, decoded here so the receiver's own store can be cleared.
+
+    Called on the receiver's threads for every accepted export; also hands the
+    body to the forwarder, if any. The demo may run for hours (the compose
+    stack runs it with 100000 updates), so nothing here grows without bound.
+    """
+
+    def __init__(self, forwarder: Forwarder | None) -> None:
+        self.forwarder = forwarder
+        self.updates = 0
+        self._lock = threading.Lock()
+        self._pending: list[ReceivedSpan] = []
+
+    def __call__(self, path: str, body: bytes) -> None:
+        if self.forwarder is not None:
+            self.forwarder(path, body)
+        if path != "/v1/traces":
+            return
+        try:
+            spans = spans_of(ExportTraceServiceRequest.FromString(body))
+        except Exception:  # the receiver already accepted it; the summary just misses it
+            return
+        with self._lock:
+            self._pending.extend(spans)
+            self.updates += sum(s.name.startswith("telegram.update ") for s in spans)
+
+    def take(self) -> list[ReceivedSpan]:
+        """The spans that arrived since the last call."""
+        with self._lock:
+            taken, self._pending = self._pending, []
+        return taken
 
 
 class _Console:
@@ -118,6 +156,16 @@ def _forwarder(console: _Console) -> Forwarder | None:
     return Forwarder(endpoints, headers) if endpoints else None
 
 
+def _metrics_address() -> tuple[int, str]:
+    """The bot's metrics port (the user's, or a free one) and the URL to scrape it on."""
+    port = os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip()
+    number = int(port) if port.isdigit() and int(port) > 0 else _free_port()
+    host = os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip()
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return number, f"http://{f'[{host}]' if ':' in host else host}:{number}/metrics"
+
+
 def _bot_env(
     api: BotApiThread, quotes: SlowService, receiver: OtlpReceiver, port: int, updates: int
 ) -> dict[str, str]:
@@ -175,16 +223,17 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
         return 2
     console = _Console()
     forwarder = _forwarder(console)
+    collected = _Spans(forwarder)
     summaries = TraceSummaries()
     log_counts = {"lines": 0, "shown": 0}
     metrics_text = ""
+    replies = 0
     with (
         BotApiThread() as api,
         SlowService(delay=0.15, fail_every=9) as quotes,
-        OtlpReceiver(on_export=forwarder) as receiver,
+        OtlpReceiver(on_export=collected) as receiver,
     ):
-        port = _free_port()
-        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        port, metrics_url = _metrics_address()
         _introduce(console, api, metrics_url, forwarder)
         bot = subprocess.Popen(
             [sys.executable, "-m", "examples.crocbot"],
@@ -204,10 +253,12 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
         deadline = time.monotonic() + 60 + updates * (2.0 / rate if rate > 0 else 0.1)
         next_scrape = 0.0
         while bot.poll() is None and time.monotonic() < deadline:
-            _show_traces(console, summaries, receiver)
+            _show_traces(console, summaries, collected)
+            receiver.clear()  # the spans were decoded on arrival; keep the memory flat on long runs
+            replies += api.forget_history()
             if time.monotonic() >= next_scrape:
                 metrics_text = _scrape(metrics_url) or metrics_text
-                next_scrape = time.monotonic() + 1.0
+                next_scrape = time.monotonic() + 0.5
             time.sleep(0.25)
         if bot.poll() is None:
             console.say("crocotel demo: the bot did not finish in time; stopping it")
@@ -215,11 +266,10 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
         status = bot.wait(timeout=30)
         pump.join(timeout=5)
         sender.join(timeout=5)
-        receiver.wait_for(
-            lambda r: sum(s.name.startswith("telegram.update ") for s in r.spans()) >= updates, 5
-        )
-        _show_traces(console, summaries, receiver)
-        _summary(console, summaries, receiver, metrics_text, len(api.sent), log_counts, traffic.sent)
+        receiver.wait_for(lambda _: collected.updates >= traffic.sent, 5)  # the bot flushed at exit
+        _show_traces(console, summaries, collected)
+        replies += api.forget_history()
+        _summary(console, summaries, metrics_text, replies, log_counts, traffic.sent)
         if forwarder is not None:
             forwarder.close()
             sent, failed = forwarder.sent, forwarder.failed
@@ -227,8 +277,8 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
     return status
 
 
-def _show_traces(console: _Console, summaries: TraceSummaries, receiver: OtlpReceiver) -> None:
-    found = summaries.new(receiver.spans())
+def _show_traces(console: _Console, summaries: TraceSummaries, collected: _Spans) -> None:
+    found = summaries.new(collected.take())
     lines = pick(found, _TRACE_LINES_PER_TICK)
     for line in lines:
         console.say("  " + _short(line))
@@ -239,20 +289,18 @@ def _show_traces(console: _Console, summaries: TraceSummaries, receiver: OtlpRec
 def _summary(
     console: _Console,
     summaries: TraceSummaries,
-    receiver: OtlpReceiver,
     metrics_text: str,
     replies: int,
     log_counts: dict[str, int],
     pushed: int,
 ) -> None:
-    spans = receiver.spans()
     outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summaries.outcomes.items()))
     console.say()
     console.say(
         f"crocotel demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot"
     )
     console.say(
-        f"crocotel demo: {len(spans)} spans in {summaries.traces} update traces ({outcomes}); by shape:"
+        f"crocotel demo: {summaries.spans} spans in {summaries.traces} update traces ({outcomes}); by shape:"
     )
     console.say("  count   median  trace")
     for row in summaries.table(_SHAPES):

@@ -18,6 +18,8 @@ from crocotel.testing.otlp import ReceivedSpan
 __all__ = ["Summary", "TraceSummaries", "pick"]
 
 _UPDATE = "telegram.update "
+_MAX_OPEN_TRACES = 5000
+_MAX_TIMES = 10_000
 _HANDLER = "telegram.handler "
 
 
@@ -68,28 +70,33 @@ class TraceSummaries:
     """Summaries of the update traces received so far, and how often each shape occurred."""
 
     def __init__(self) -> None:
-        self._seen = 0
         self._by_trace: dict[str, list[ReceivedSpan]] = defaultdict(list)
         self.outcomes: dict[str, int] = defaultdict(int)
         self.shapes: dict[str, list[float]] = defaultdict(list)
         self.traces = 0
+        self.spans = 0
 
-    def new(self, spans: list[ReceivedSpan]) -> list[tuple[str, Summary]]:
-        """(trace id, summary) of the update spans that arrived since the last call.
+    def new(self, fresh: list[ReceivedSpan]) -> list[tuple[str, Summary]]:
+        """(trace id, summary) of the update spans among ``fresh``, the spans that just arrived.
 
         Spans are exported as they end, children before their parent, so when
         an update span arrives its trace is complete.
         """
-        fresh, self._seen = spans[self._seen :], len(spans)
+        self.spans += len(fresh)
         for span in fresh:
             self._by_trace[span.trace_id].append(span)
+        while len(self._by_trace) > _MAX_OPEN_TRACES:  # traces without an update span (getMe, polls)
+            del self._by_trace[next(iter(self._by_trace))]
         found = []
         for span in fresh:
             if span.name.startswith(_UPDATE):
                 summary = Summary(span, self._by_trace.pop(span.trace_id, []))
                 self.traces += 1
                 self.outcomes[str(span.attributes.get("telegram.update.outcome", "unknown"))] += 1
-                self.shapes[summary.shape].append(summary.seconds)
+                times = self.shapes[summary.shape]
+                times.append(summary.seconds)
+                if len(times) > _MAX_TIMES:
+                    del times[: len(times) // 2]  # the median of recent ones is good enough
                 found.append((span.trace_id, summary))
         return found
 
