@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from types import TracebackType
 from typing import Any
@@ -104,3 +104,15 @@ class Clock:
             cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._cache = cache
         return cache[1] + _MILLIS[int((created - second) * 1000)]
+
+
+def exception_fields(record: logging.LogRecord, text: Callable[[str], str]) -> tuple[str, str, str] | None:
+    """``(type, message, stacktrace)`` of the record's exception passed through ``text``, or None.
+
+    Every output (JSON, logfmt, OTLP) writes these three, so they are made in one place.
+    """
+    info = exc_info(record)
+    if info is None:
+        return None
+    exc = info[1]
+    return text(exception_type(exc)), text(exception_message(exc)), text(stacktrace(record, info))

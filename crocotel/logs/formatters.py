@@ -22,8 +22,7 @@ from crocotel.logs.fields import (
     STANDARD_COUNT,
     Clock,
     exc_info,
-    exception_message,
-    exception_type,
+    exception_fields,
     extras,
     stacktrace,
 )
@@ -200,13 +199,12 @@ class JsonFormatter(CrocotelFormatter):
         quote = self._quote
         text = self.scrubber.text
         out = ""
-        info = exc_info(record)
-        if info is not None:
-            exc = info[1]
+        parts = exception_fields(record, text)
+        if parts is not None:
+            kind, message, trace = parts
             out += (
-                f',"exception":{{"type":{quote(text(exception_type(exc)))},'
-                f'"message":{quote(text(exception_message(exc)))},'
-                f'"stacktrace":{quote(text(stacktrace(record, info)))}}}'
+                f',"exception":{{"type":{quote(kind)},"message":{quote(message)},'
+                f'"stacktrace":{quote(trace)}}}'
             )
         if record.stack_info:
             out += f',"stack_info":{quote(text(record.stack_info))}'
@@ -373,14 +371,12 @@ class LogfmtFormatter(_PlainFormatter):
         if trace_id:
             line += f" trace_id={logfmt_value(trace_id)} span_id={logfmt_value(span_id)}"
         line += self._service + self._extras(record)
-        info = exc_info(record)
-        if info is not None:
-            text = self.scrubber.text
-            exc = info[1]
+        parts = exception_fields(record, self.scrubber.text)
+        if parts is not None:
+            kind, message, trace = parts
             line += (
-                f" exception.type={logfmt_value(text(exception_type(exc)))}"
-                f" exception.message={logfmt_value(text(exception_message(exc)))}"
-                f" exception.stacktrace={logfmt_value(text(stacktrace(record, info)))}"
+                f" exception.type={logfmt_value(kind)} exception.message={logfmt_value(message)}"
+                f" exception.stacktrace={logfmt_value(trace)}"
             )
         if record.stack_info:
             line += f" stack_info={logfmt_value(self.scrubber.text(record.stack_info))}"

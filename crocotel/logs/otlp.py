@@ -17,7 +17,7 @@ from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.util.types import AnyValue
 
-from crocotel.logs.fields import exc_info, exception_message, exception_type, extras, stacktrace
+from crocotel.logs.fields import exception_fields, extras
 from crocotel.logs.handler import ROLE
 from crocotel.logs.scrub import Scrubber
 
@@ -119,12 +119,12 @@ class OtlpHandler(logging.Handler):
         attributes["code.file.path"] = record.pathname
         attributes["code.function.name"] = record.funcName
         attributes["code.line.number"] = record.lineno
-        info = exc_info(record)
-        if info is not None:
-            exc = info[1]
-            attributes["exception.type"] = scrub.text(exception_type(exc))
-            attributes["exception.message"] = scrub.text(exception_message(exc))
-            attributes["exception.stacktrace"] = scrub.text(stacktrace(record, info))
+        parts = exception_fields(record, scrub.text)
+        if parts is not None:
+            kind, message, trace = parts
+            attributes["exception.type"] = kind
+            attributes["exception.message"] = message
+            attributes["exception.stacktrace"] = trace
         levelno = record.levelno
         number = self._severities.get(levelno)
         if number is None:
