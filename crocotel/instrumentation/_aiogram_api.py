@@ -31,6 +31,7 @@ from crocotel.instrumentation.instruments import TelegramInstruments
 __all__ = ["ApiTracer"]
 
 _STATUS = "_crocotel_error_code"
+_MAX_ANSWER_TYPES = 256
 # Error codes by aiogram exception class, for answers whose status we did not see.
 _CODES = {
     "TelegramBadRequest": 400,
@@ -98,17 +99,32 @@ class ApiTracer:
         self._network_error = network_error
         self._methods = Capped(256)
         self._attributes: dict[str, dict[str, str]] = {}
+        self._answer_types: set[type] = set()
 
     def check_response(self, wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
-        """Keep the HTTP status on the exception aiogram raises for an error answer."""
+        """Keep the HTTP status on the exception aiogram raises for an error answer.
+
+        It also keeps the class of each successful answer alive. aiogram
+        parses answers with ``Response[T]``, a generic pydantic model that
+        pydantic caches only weakly; when the garbage collector frees it, the
+        next call builds it again (about a millisecond of schema work). The
+        more a process allocates, the more often that happens, and telemetry
+        allocates: without this, instrumenting a busy bot made aiogram rebuild
+        ``Response[Message]`` for one reply in six. There is one class per
+        result type, a few dozen at most.
+        """
         try:
-            return wrapped(*args, **kwargs)
+            response = wrapped(*args, **kwargs)
         except Exception as exc:
             status = kwargs.get("status_code", args[2] if len(args) > 2 else None)
             if isinstance(status, int):
                 with contextlib.suppress(Exception):  # an exception type that takes no attributes
                     setattr(exc, _STATUS, status)
             raise
+        answer_type = type(response)
+        if answer_type not in self._answer_types and len(self._answer_types) < _MAX_ANSWER_TYPES:
+            self._answer_types.add(answer_type)
+        return response
 
     async def call(self, wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
         """Run one Bot API call inside its span; telemetry failures never reach the bot."""

@@ -9,9 +9,11 @@ not build new ones.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from crocotel._version import __version__
 from crocotel.instrumentation.botapi import OTHER, Capped, error_kind
@@ -36,8 +38,12 @@ class TelegramInstruments:
         self.update_lag = meter.create_histogram(
             "telegram.update.lag", unit="s", description="Now minus the message date, when processing starts"
         )
-        self.in_flight = meter.create_up_down_counter(
-            "telegram.updates.in_flight", unit="{update}", description="Updates being processed right now"
+        self.in_flight = 0  # read at collection time: no metric call on the per-update path
+        meter.create_observable_up_down_counter(
+            "telegram.updates.in_flight",
+            callbacks=[self._observe_in_flight],
+            unit="{update}",
+            description="Updates being processed right now",
         )
         self.handler_duration = meter.create_histogram(
             "telegram.handler.duration",
@@ -67,13 +73,16 @@ class TelegramInstruments:
             attrs = self._attrs[key] = build
         return attrs
 
+    def _observe_in_flight(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(self.in_flight)]
+
     def update_started(self) -> None:
         """One more update in flight."""
-        self.in_flight.add(1)
+        self.in_flight += 1
 
     def update_finished(self, update_type: str, outcome: str, error_type: str | None, seconds: float) -> None:
         """Count one update and its duration; ``error_type`` only for the ``error`` outcome."""
-        self.in_flight.add(-1)
+        self.in_flight -= 1
         error = self.error_types(error_type) if error_type else ""
         counted = self._cached(
             ("u", update_type, outcome, error),

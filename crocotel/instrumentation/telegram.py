@@ -38,6 +38,7 @@ __all__ = ["BotApiHooks", "client_options"]
 _URL_KEYS = ("url.full", "http.url")
 _METHOD = "telegram.api.method"
 _ERROR_CODE = "telegram.api.error_code"
+_REMEMBERED_URLS = 512
 
 
 def _is_poll(attributes: Attributes) -> bool:
@@ -237,11 +238,30 @@ def _late_poll_span(
     span.end()
 
 
+def _remembered(url_filter: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``url_filter`` with its recent answers kept: a bot calls the same few URLs over and over."""
+    remembered: dict[str, str] = {}
+
+    def filtered(url: Any) -> str:
+        text = str(url)
+        found = remembered.get(text)
+        if found is None:
+            found = url_filter(text)
+            if len(remembered) >= _REMEMBERED_URLS:
+                remembered.clear()
+            remembered[text] = found
+        return found
+
+    return filtered
+
+
 def client_options(
     trace_getupdates: bool, url_filter: Callable[[Any], str] | None = None
 ) -> Mapping[str, Any]:
     """Keyword arguments for ``AioHttpClientInstrumentor().instrument()``."""
     hooks = BotApiHooks()
+    if url_filter is not None:
+        url_filter = _remembered(url_filter)
     options: dict[str, Any] = {
         "request_hook": hooks.request_hook,
         "response_hook": hooks.response_hook,
