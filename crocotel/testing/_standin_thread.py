@@ -164,16 +164,6 @@ class BotApiThread:
         """See ``BotApiStandIn.forget_history``."""
         return self._call(self.standin.forget_history)
 
-    @property
-    def webhook_deliveries(self) -> list[tuple[int, int]]:
-        """(update_id, HTTP status) of every webhook delivery attempt so far (empty without a webhook)."""
-
-        def read() -> list[tuple[int, int]]:
-            hook = self.standin.webhook
-            return list(hook.delivered) if hook is not None else []
-
-        return self._call(read)
-
     def wait_sent(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
         """Block until at least ``count`` messages were sent; raises TimeoutError otherwise."""
         loop = self._loop
