@@ -1,0 +1,238 @@
+"""CPU per update of crocbot with crocotel, against the same bot without telemetry and under the stock distro.
+
+Every configuration runs the unchanged ``examples/crocbot`` (aiogram 3) from a
+copy outside the checkout, against the Bot API stand-in in this process, with
+the same paced stream of messages (echo texts and ``/start``), in the same run:
+
+- ``plain``: no telemetry (``python -m examples.crocbot``);
+- ``crocotel``: ``opentelemetry-instrument`` from this venv, exporting traces
+  and logs over OTLP to a receiver in this process, /metrics on, JSON logs;
+- ``stock``: ``opentelemetry-instrument`` from a separate venv
+  (``.cache/stock-bot-venv``: opentelemetry-distro, the OTLP exporter, the
+  aiohttp-client instrumentation and aiogram; created on first use) with
+  OTLP over http/protobuf to the same kind of receiver; and ``stock_plain``,
+  the same bot in that venv without telemetry, as its own baseline.
+
+CPU time is the bot process's user+system time read from /proc after
+``--warmup`` replies and again ``--updates`` replies later: the steady state,
+free of imports, start-up and shutdown. Spans per update are all spans
+received over all updates. The configurations take turns, ``--runs`` times;
+medians are reported. Prints one JSON line at the end (Linux only).
+
+    .venv/bin/python benchmarks/bench_bot_overhead.py [--updates 2000] [--rate 200] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from crocotel.testing import BotApiThread, OtlpReceiver  # noqa: E402
+
+VENV = Path(sys.executable).parent
+STOCK = REPO / ".cache" / "stock-bot-venv"
+# The aiohttp-client instrumentation has no 0.66b2 release, so this venv is on 0.66b1 throughout.
+STOCK_PINS = [
+    "opentelemetry-distro>=0.66b0,<0.67",
+    "opentelemetry-exporter-otlp~=1.45",
+    "opentelemetry-instrumentation-aiohttp-client>=0.66b0,<0.67",
+    "aiogram>=3,<4",
+]
+TEXTS = ("hello", "how are you?", "/start", "what's new", "good morning!")
+
+
+def stock_python() -> Path:
+    python = STOCK / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(STOCK)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *STOCK_PINS], check=True)
+    return python
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def bot_copy() -> Path:
+    """crocbot copied outside the checkout, whose egg-info would expose crocotel's entry points."""
+    where = Path(tempfile.mkdtemp(prefix="crocbot-bench-"))
+    (where / "examples").mkdir()
+    shutil.copy(REPO / "examples" / "__init__.py", where / "examples" / "__init__.py")
+    shutil.copytree(REPO / "examples" / "crocbot", where / "examples" / "crocbot")
+    return where
+
+
+def command(config: str, stock: Path) -> list[str]:
+    bot = ["-m", "examples.crocbot"]
+    if config == "plain":
+        return [sys.executable, *bot]
+    if config == "crocotel":
+        return [str(VENV / "opentelemetry-instrument"), sys.executable, *bot]
+    if config == "stock_plain":
+        return [str(stock), *bot]
+    return [str(stock.parent / "opentelemetry-instrument"), str(stock), *bot]
+
+
+def env_for(config: str, api: BotApiThread, receiver: OtlpReceiver, updates: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
+    env.update(BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url, MAX_UPDATES=str(updates), POLL_TIMEOUT="10")
+    if config in ("crocotel", "stock"):
+        env.update(
+            OTEL_SERVICE_NAME="crocbot-bench",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
+        )
+    return env
+
+
+def feed(api: BotApiThread, updates: int, rate: float, stop: threading.Event) -> None:
+    """Push ``updates`` messages at ``rate`` per second from 50 users."""
+    interval = 1.0 / rate
+    next_at = time.monotonic()
+    for i in range(updates):
+        if stop.is_set():
+            return
+        user = 5000 + i % 50
+        api.push_message(TEXTS[i % len(TEXTS)], chat_id=user, user_id=user)
+        next_at += interval
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_sent(api: BotApiThread, count: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(api.standin.sent) < count:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the bot stopped answering at {len(api.standin.sent)} of {count}")
+        time.sleep(0.01)
+
+
+def run_once(
+    config: str, warmup: int, measured: int, rate: float, workdir: Path, stock: Path
+) -> tuple[float, float]:
+    """(CPU seconds per update in the steady state, spans per update) for one bot process.
+
+    The bot's CPU time is read when ``warmup`` replies were sent and again
+    ``measured`` replies later, so imports, start-up and shutdown are left out.
+    """
+    total = warmup + measured
+    with BotApiThread() as api, OtlpReceiver() as receiver:
+        proc = subprocess.Popen(
+            command(config, stock),
+            cwd=workdir,
+            env=env_for(config, api, receiver, total),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stop = threading.Event()
+        feeder = threading.Thread(target=feed, args=(api, total, rate, stop), daemon=True)
+        try:
+            for _ in range(600):  # bounded: wait until the bot polls
+                if any(method == "getUpdates" for method, _ in api.calls) or proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            feeder.start()
+            wait_sent(api, warmup, proc)
+            before = cpu_seconds(proc.pid)
+            wait_sent(api, total, proc)
+            after = cpu_seconds(proc.pid)
+            code = proc.wait(timeout=60)
+        finally:
+            stop.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        if code != 0:
+            raise SystemExit(f"{config}: exit status {code}")
+        spans = -1
+        for _ in range(50):  # the exporters flushed at exit; wait until the count settles
+            time.sleep(0.1)
+            now = len(receiver.spans())
+            if now == spans:
+                break
+            spans = now
+        return (after - before) / measured, spans / total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--warmup", type=int, default=200, help="updates before measuring")
+    parser.add_argument("--updates", type=int, default=2000, help="updates measured")
+    parser.add_argument("--rate", type=float, default=200.0, help="updates per second")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock distro")
+    args = parser.parse_args()
+    configs = ["plain", "crocotel"] + ([] if args.no_stock else ["stock_plain", "stock"])
+    stock = stock_python() if not args.no_stock else Path(sys.executable)
+    workdir = bot_copy()
+    per_update: dict[str, list[float]] = {c: [] for c in configs}
+    spans_per_update: dict[str, list[float]] = {c: [] for c in configs}
+    try:
+        for run in range(args.runs):
+            for config in configs:
+                seconds, spans = run_once(config, args.warmup, args.updates, args.rate, workdir, stock)
+                per_update[config].append(seconds)
+                spans_per_update[config].append(spans)
+                print(
+                    f"run {run + 1} {config:<12} {seconds * 1e3:.3f} ms CPU/update, {spans:.2f} spans/update",
+                    file=sys.stderr,
+                )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    cpu = {c: statistics.median(v) * 1e3 for c, v in per_update.items()}
+    result: dict[str, object] = {
+        "benchmark": "bot_overhead",
+        "bot": "examples/crocbot (aiogram 3), echo and /start",
+        "updates_measured": args.updates,
+        "warmup_updates": args.warmup,
+        "rate_per_s": args.rate,
+        "runs": args.runs,
+        "cpu_ms_per_update": {c: round(v, 4) for c, v in cpu.items()},
+        "ratio_crocotel_vs_plain": round(cpu["crocotel"] / cpu["plain"], 3),
+        "overhead_ms_per_update": {"crocotel": round(cpu["crocotel"] - cpu["plain"], 4)},
+        "spans_per_update": {
+            c: round(statistics.median(v), 2)
+            for c, v in spans_per_update.items()
+            if c in ("crocotel", "stock")
+        },
+    }
+    if "stock" in cpu:
+        crocotel_overhead = cpu["crocotel"] - cpu["plain"]
+        stock_overhead = cpu["stock"] - cpu["stock_plain"]
+        result["ratio_stock_vs_plain"] = round(cpu["stock"] / cpu["stock_plain"], 3)
+        result["overhead_ms_per_update"] = {
+            "crocotel": round(crocotel_overhead, 4),
+            "stock": round(stock_overhead, 4),
+        }
+        result["crocotel_overhead_vs_stock_overhead"] = round(crocotel_overhead / stock_overhead, 3)
+        result["target_one_third_of_stock_met"] = crocotel_overhead <= stock_overhead / 3
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
