@@ -5,5 +5,5 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY crocotel ./crocotel
 COPY examples ./examples
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e ".[demo]"
 CMD ["crocotel", "demo", "--updates", "100000"]
