@@ -55,9 +55,11 @@ def test_span_and_histogram_arrive_with_second_buckets(receiver: OtlpReceiver) -
         assert bucket(text, "app_work_duration_seconds", "0.05") == 1.0
         assert bucket(text, "app_work_duration_seconds", "60.0") == 1.0
         assert "target_info{" in text and 'service_name="span-app"' in text
-        # SDK self-metrics are switched on and visible
-        assert "otel_sdk_span_started" in text
+        # SDK self-metrics are switched on and visible: queue size and capacity, spans processed
+        # or dropped (error_type="queue_full"); not the per-span counters (see bootstrap)
         assert "otel_sdk_processor_span_queue_capacity" in text
+        assert "otel_sdk_processor_span_queue_size" in text
+        assert "otel_sdk_span_started" not in text
         content_type, text = scrape(port, OPENMETRICS)
         assert content_type.startswith("application/openmetrics-text")
         assert text.rstrip().endswith("# EOF")
