@@ -121,3 +121,16 @@ def test_logfmt_fields_are_redacted() -> None:
     assert first["message"] == f"control-message {MASK} control-arg {MASK}"
     assert first["password"] == "[REDACTED:secret]"
     assert second["exception.message"] == f"control-exception {MASK}"
+
+
+def test_scrubber_cache_never_hides_a_phone_learnt_later() -> None:
+    from crocotel.logs.scrub import Scrubber
+    from crocotel.redaction import Redactor
+
+    redactor = Redactor()
+    scrubber = Scrubber(lambda text: redactor.text(text, "logs"), redactor.is_sensitive_key)
+    assert scrubber.text("89161234567") == "89161234567"  # bare number: the rules leave it
+    assert scrubber.text("private") == "private"
+    redactor.learn_phone("89161234567")
+    assert scrubber.text("89161234567") == "[REDACTED:phone]"
+    assert "private" in scrubber.clean and "89161234567" not in scrubber.clean

@@ -405,3 +405,21 @@ def test_mutating_mapping_is_dropped_not_passed(redactor: Redactor) -> None:
 
     assert redactor.value(Exploding(a="+7 916 123-45-67")) == "[REDACTED:error]"
     assert redactor.attributes(Exploding(a="x"), "logs") == {}
+
+
+def test_clean_cache_never_hides_a_phone_learnt_later() -> None:
+    redactor = Redactor()
+    text = "reply to 89161234567 later"  # a bare national number: the rules leave it
+    assert redactor.text(text, "logs") is text
+    assert redactor.text(text, "logs") is text  # now answered from the clean cache
+    redactor.learn_phone("89161234567")
+    redacted = redactor.text(text, "logs")
+    assert "89161234567" not in redacted and "[REDACTED:phone]" in redacted
+
+
+def test_repeated_clean_values_stay_clean_and_dirty_ones_stay_redacted() -> None:
+    redactor = Redactor()
+    for _ in range(3):
+        assert redactor.text("sendMessage", "traces") == "sendMessage"
+        assert "[REDACTED:phone]" in redactor.text("call +44 20 7946 0958", "traces")
+    assert redactor.counts()[("phone", "traces")] == 3

@@ -153,8 +153,7 @@ class JsonFormatter(CrocotelFormatter):
         return entry
 
     def render(self, record: logging.LogRecord) -> str:
-        """See :class:`JsonFormatter`. This is the hot path: calls and copies are kept out of it,
-        hence the inlined clean-string check (see :meth:`Scrubber.text`)."""
+        """See :class:`JsonFormatter`. This is the hot path: calls and copies are kept out of it,"""
         quote = self._quote
         scrubber = self.scrubber
         text = scrubber.text

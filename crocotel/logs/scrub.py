@@ -19,8 +19,10 @@ Plain = Any
 _MAX_DEPTH = 6
 _MAX_ITEMS = 100
 _MAX_KEY_CACHE = 4096
-_MAX_CLEAN_CACHE = 4096
-_MAX_CLEAN_LENGTH = 64
+_MAX_SHORT = 64  # longer text (messages) may be asked for twice in a row: see _redact_once
+_MAX_CLEAN = 4096
+_PHONE_DIGITS = 7  # the fewest digits a phone number or a token can have
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _INT64 = 2**63
 
 
@@ -75,26 +77,27 @@ class Scrubber:
         self.is_secret_key = is_secret_key
         self.keyed = keyed
         self._secret: dict[str, bool] = {}
-        self.clean: set[str] = set()  # short strings the engine left as they were
+        self.clean: set[str] = set()  # short values the engine left as they were, without 7 digits
 
     def text(self, value: str) -> str:
         """``value`` redacted.
 
-        Short strings the engine left untouched (it returns the same object then) are
-        remembered, since field values like ``message`` or ``private`` repeat on every record.
-        Only clean strings are cached, so every actual redaction still runs (and is counted).
+        Short values that repeat on every record (``private``, ``message``) are remembered
+        once the engine has left them as they were. Only values with fewer than 7 digits are
+        remembered: no rule and no learnt phone number can ever match those, so the cache
+        never hides a redaction (and every real redaction still runs and is counted).
         """
         redact = self.redact
         if redact is None:
             return value
-        if len(value) > _MAX_CLEAN_LENGTH:
+        if len(value) > _MAX_SHORT:
             return _redact_once(redact, value)
         clean = self.clean
         if value in clean:
             return value
         result = redact(value)
-        if result is value:
-            if len(clean) >= _MAX_CLEAN_CACHE:
+        if result is value and len(value) - len(value.translate(_NO_DIGITS)) < _PHONE_DIGITS:
+            if len(clean) >= _MAX_CLEAN:
                 clean.clear()
             clean.add(value)
         return result

@@ -34,6 +34,8 @@ _DIGITS = b"0123456789"
 _NOT_DIGITS = bytes(c for c in range(256) if c not in _DIGITS)
 _MARK = b"[REDACTED:"
 _KEY_CACHE_MAX = 4096
+_CLEAN_MAX_LENGTH = 128  # bytes: longer text (log messages, stack traces) rarely repeats
+_CLEAN_MAX_ITEMS = 4096
 MAX_KNOWN_PHONES = 1024  # numbers learnt from Telegram's phone_number entities
 
 
@@ -92,14 +94,25 @@ class Redactor:
         self._known_rule: _CompiledRule | None = None
         self._known_stale = False
         self._known_lock = threading.Lock()
+        # Short strings found clean, returned without a scan next time. Span attribute values
+        # repeat (method names, update types, handler names, token-free URLs), so most of an
+        # exporter's calls end here. Strings with 7+ digits could turn dirty when a phone
+        # number is learnt: they live in their own set, emptied by learn_phone.
+        self._clean: set[str] = set()
+        self._clean_digits: set[str] = set()
+        self._generation = 0
 
     # -- text -------------------------------------------------------------
 
     def text(self, value: str, signal: str = "api") -> str:
         """Return ``value`` redacted; the same object when nothing changed."""
         try:
-            if value.__class__ is not str and not isinstance(value, str):
-                return self.text(_to_str(value), signal)
+            if value.__class__ is not str:
+                if not isinstance(value, str):
+                    return self.text(_to_str(value), signal)
+            elif value in self._clean or value in self._clean_digits:
+                return value
+            generation = self._generation
             try:
                 data = value.encode("utf-8")
             except UnicodeEncodeError:  # lone surrogates: exporters could not encode them either
@@ -114,12 +127,30 @@ class Redactor:
                 digits = size - len(data.translate(None, _DIGITS)) >= _MIN_DIGITS
                 markers = _MARKERS(data) is not None
                 if not (digits or markers):
+                    if size <= _CLEAN_MAX_LENGTH and value.__class__ is str:
+                        self._remember_clean(value, False, generation)
                     return value
             out = self._scan(data, signal, digits, markers)
-            return value if out is data else out.decode("utf-8", "replace")
+            if out is not data:
+                return out.decode("utf-8", "replace")
+            if size <= _CLEAN_MAX_LENGTH and value.__class__ is str:
+                self._remember_clean(value, digits, generation)
+            return value
         except Exception:
             self._count("error", signal)
             return ERROR
+
+    def _remember_clean(self, value: str, digits: bool, generation: int) -> None:
+        """Cache a clean short string (bounded; the digits set only if no phone was learnt meanwhile)."""
+        if not digits:
+            clean = self._clean
+        elif generation == self._generation:
+            clean = self._clean_digits
+        else:
+            return
+        if len(clean) >= _CLEAN_MAX_ITEMS:
+            clean.clear()
+        clean.add(value)
 
     def _scan(self, data: bytes, signal: str, digits: bool, markers: bool) -> bytes:
         token, secret, phone = _COMPILED.rules
@@ -156,6 +187,8 @@ class Redactor:
                 while len(known) > MAX_KNOWN_PHONES:
                     del known[next(iter(known))]
                 self._known_stale = True
+                self._generation += 1
+                self._clean_digits = set()
         except Exception:  # learning is best effort; the rules still apply
             pass
 
