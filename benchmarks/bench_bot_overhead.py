@@ -8,7 +8,7 @@ the same paced stream of messages (echo texts and ``/start``), in the same run:
 - ``crocotel``: ``opentelemetry-instrument`` from this venv, exporting traces
   and logs over OTLP to a receiver in this process, /metrics on, JSON logs;
 - ``stock``: ``opentelemetry-instrument`` from a separate venv
-  (``.cache/stock-bot-venv``: opentelemetry-distro, the OTLP exporter, the
+  (``benchmarks/_stock.py``: opentelemetry-distro, the OTLP exporter, the
   aiohttp-client instrumentation and aiogram; created on first use) with
   OTLP over http/protobuf to the same kind of receiver; and ``stock_plain``,
   the same bot in that venv without telemetry, as its own baseline.
@@ -40,26 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._stock import stock_python  # noqa: E402
 from crocotel.testing import BotApiThread, OtlpReceiver  # noqa: E402
 
 VENV = Path(sys.executable).parent
-STOCK = REPO / ".cache" / "stock-bot-venv"
-# The aiohttp-client instrumentation has no 0.66b2 release, so this venv is on 0.66b1 throughout.
-STOCK_PINS = [
-    "opentelemetry-distro>=0.66b0,<0.67",
-    "opentelemetry-exporter-otlp~=1.45",
-    "opentelemetry-instrumentation-aiohttp-client>=0.66b0,<0.67",
-    "aiogram>=3,<4",
-]
 TEXTS = ("hello", "how are you?", "/start", "what's new", "good morning!")
-
-
-def stock_python() -> Path:
-    python = STOCK / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(STOCK)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *STOCK_PINS], check=True)
-    return python
 
 
 def free_port() -> int:

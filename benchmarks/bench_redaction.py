@@ -66,6 +66,7 @@ def main() -> None:
     def forget() -> None:
         redactor._clean.clear()
         redactor._clean_digits.clear()
+
     result: dict[str, object] = {"benchmark": "redaction", "python": sys.version.split()[0]}
     for name, text in CASES.items():
         changed = redactor.text(text) is not text

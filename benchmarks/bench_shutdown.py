@@ -2,7 +2,7 @@
 
 Both run the same unchanged app (tests/apps/span_app.py) under
 ``opentelemetry-instrument`` on this machine, in the same run. The stock side is
-a separate venv (``.cache/stock-venv``) with ``opentelemetry-distro`` and the OTLP
+a separate venv (``benchmarks/_stock.py``) with ``opentelemetry-distro`` and the OTLP
 exporter, created on first use. Prints one JSON line at the end.
 
     .venv/bin/python benchmarks/bench_shutdown.py [--runs 3]
@@ -25,20 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._stock import stock_python  # noqa: E402
 from crocotel.testing import OtlpReceiver  # noqa: E402
 
 APP = str(REPO / "tests" / "apps" / "span_app.py")
-STOCK = REPO / ".cache" / "stock-venv"
 NEUTRAL = tempfile.gettempdir()  # not the checkout: its egg-info would expose crocotel's entry points
-STOCK_PINS = ["opentelemetry-distro==0.66b2", "opentelemetry-exporter-otlp~=1.45"]
-
-
-def stock_python() -> Path:
-    python = STOCK / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(STOCK)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *STOCK_PINS], check=True)
-    return python
 
 
 def closed_port() -> int:

@@ -172,3 +172,12 @@ def test_no_collector_means_few_warning_lines() -> None:
     crocotel_lines = [line for line in err.splitlines() if line.startswith("crocotel:")]
     assert 1 <= len(crocotel_lines) <= 3, err
     assert "Traceback" not in err
+
+
+def test_an_installed_but_unused_aiogram_is_never_imported() -> None:
+    """Importing aiogram costs seconds of CPU: only a bot that imports it may pay for it."""
+    code = "import sys; print('aiogram' in sys.modules)"
+    proc = instrumented(["-c", code], base_env())
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "False"

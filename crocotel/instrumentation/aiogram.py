@@ -15,19 +15,23 @@ It wraps three places in aiogram, each in its own module:
 - ``BaseSession.__call__``: the ``{method}`` CLIENT span per Bot API call and
   the API and polling metrics (``_aiogram_api``).
 
-aiogram is imported only when instrumenting, so the entry point costs nothing
-in a bot that does not use it.
+aiogram is never imported by us: when ``instrument()`` runs before the app has
+imported it (always so under ``opentelemetry-instrument``), the patching waits
+for the app's own import. Importing aiogram costs seconds of CPU, so a process
+that merely has it installed must not pay for it.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
+from wrapt import register_post_import_hook, wrap_function_wrapper
 
 from crocotel._version import __version__
 from crocotel.instrumentation import _context
@@ -38,6 +42,8 @@ from crocotel.instrumentation._context import DeliveredUpdates
 from crocotel.instrumentation.instruments import instruments_for
 
 __all__ = ["AiogramInstrumentor"]
+
+_log = logging.getLogger("crocotel.instrumentation")
 
 _INSTRUMENTS = ("aiogram >= 3, < 4",)
 
@@ -53,7 +59,29 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """aiogram 3.x; opentelemetry-instrument skips us when it is missing."""
         return _INSTRUMENTS
 
+    _waiting = False
+
     def _instrument(self, **kwargs: Any) -> None:
+        """Patch aiogram now if the app has imported it, else as soon as it does."""
+        if "aiogram" in sys.modules:
+            self._patch(**kwargs)
+            return
+        self._waiting = True
+
+        def on_import(_module: object) -> None:
+            if not self._waiting:
+                return  # uninstrumented before the app imported aiogram
+            self._waiting = False
+            try:
+                self._patch(**kwargs)
+            except Exception:  # the app's import must go on whatever happens here
+                _log.warning(
+                    "crocotel: aiogram instrumentation failed; the bot runs without it", exc_info=True
+                )
+
+        register_post_import_hook(on_import, "aiogram")
+
+    def _patch(self, **kwargs: Any) -> None:
         from aiogram.client.session.base import BaseSession
         from aiogram.dispatcher.dispatcher import Dispatcher
         from aiogram.dispatcher.event.bases import UNHANDLED, CancelHandler, SkipHandler
@@ -81,6 +109,9 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrap_function_wrapper(BaseSession, "check_response", api.check_response)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        if self._waiting:
+            self._waiting = False
+            return
         from aiogram.client.session.base import BaseSession
         from aiogram.dispatcher.dispatcher import Dispatcher
         from aiogram.dispatcher.event.handler import HandlerObject
