@@ -31,7 +31,7 @@ from crocotel import diagnostics, lifecycle
 from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
-from crocotel.redaction import Redactor
+from crocotel.redaction import Redactor, redact
 from crocotel.redaction.logs import RedactingLogExporter
 from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
 from crocotel.redaction.spans import RedactingSpanExporter
@@ -136,8 +136,9 @@ def configure(environ: dict[str, str] | None = None) -> Telemetry:
             return _current
         settings = load(environ)
         diagnostics.install()
+        # scrubbed: a bad value may hold a token, and the redactor is not built yet
         for problem in settings.problems:
-            diagnostics.problem(problem.message())
+            diagnostics.problem(redact(problem.message()))
         if settings.strict and settings.problems:
             raise ConfigError(settings.problems)
         telemetry = Telemetry(settings)

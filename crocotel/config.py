@@ -121,6 +121,11 @@ VARIABLES: tuple[Variable, ...] = (
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
 
 
+def _is_secret(name: str) -> bool:
+    """Variables whose values are never printed, not even in an error (headers carry API keys)."""
+    return name.endswith("_HEADERS") or any(v.secret and v.name == name for v in VARIABLES)
+
+
 @dataclass(frozen=True)
 class OtlpSettings:
     """Where and how one signal is sent over OTLP."""
@@ -197,7 +202,8 @@ class _Reader:
         try:
             return parse.parse(value)
         except ValueError:
-            self.problems.append(ConfigProblem(name, value, parse.allowed, part))
+            shown = f"****** ({len(value)} characters, masked)" if _is_secret(name) else value
+            self.problems.append(ConfigProblem(name, shown, parse.allowed, part))
             return parse.fallback if parse.has_fallback else default
 
 

@@ -86,12 +86,25 @@ class DiagnosticsFormatter(logging.Formatter):
 
 
 class DiagnosticsHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The stderr handler for crocotel's and the SDK's own loggers."""
+    """The stderr handler for crocotel's and the SDK's own loggers.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__(stream if stream is not None else sys.stderr)
+    Like logging's handler of last resort it writes to whatever ``sys.stderr`` is at
+    the time, so an app (or a test) that swaps stderr later still gets the lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
         self.addFilter(RateLimitFilter())
         self.setFormatter(DiagnosticsFormatter())
+
+    @property
+    def stream(self) -> TextIO:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Swallow write errors (closed stderr): diagnostics must never raise."""

@@ -147,3 +147,13 @@ def test_describe_reports_invalid_source() -> None:
     env = {"OTEL_TRACES_SAMPLER": "sometimes"}
     rows = {name: source for name, _, source in config.describe(config.load(env), env)}
     assert rows["OTEL_TRACES_SAMPLER"] == "INVALID, ignored"
+
+
+def test_config_errors_are_scrubbed_before_they_are_printed(
+    fresh: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", f"bot.url https://api.telegram.org/bot{TOKEN}/getMe")
+    crocotel.configure()
+    err = capsys.readouterr().err
+    assert "OTEL_RESOURCE_ATTRIBUTES" in err and "[REDACTED:bot_token]" in err
+    assert "AAHdqTcv" not in err

@@ -129,3 +129,11 @@ def test_readme_documents_every_variable() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [v.name for v in config.VARIABLES if f"`{v.name}`" not in readme and v.name not in readme]
     assert missing == [], f"README configuration table lacks {missing}"
+
+
+def test_a_malformed_secret_is_never_echoed() -> None:
+    bad = "authorization Bearer sk-live-abcdef0123456789"  # no '=': malformed, and a secret
+    for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        text = problem_for({name: bad}, name).message()
+        assert "sk-live" not in text and "Bearer" not in text
+        assert name in text and "masked" in text and "key=value" in text
