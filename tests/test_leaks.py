@@ -62,6 +62,7 @@ def test_nothing_planted_leaves_the_process(receiver: OtlpReceiver) -> None:
         "CONTROL_MESSAGE",
         "CONTROL_EXTRA",
         "CONTROL_FSTRING",
+        "CONTROL_HTTPX",
         "CONTROL_TRACEBACK",
         "CONTROL_EXCEPTION",
     ):

@@ -49,6 +49,15 @@ def main() -> int:
             extra={"contact": PHONE, "phone_number": PHONE_DIGITS, "nested": {"token": TOKEN, "note": PHONE}},
         )
         log.info(f"CONTROL_FSTRING url {API}/bot{TOKEN}/sendMessage")
+        # httpx's request line, as python-telegram-bot users get it
+        logging.getLogger("httpx").info(
+            'CONTROL_HTTPX HTTP Request: %s %s "%s %d %s"',
+            "POST",
+            f"{API}/bot{TOKEN}/getUpdates",
+            "HTTP/1.1",
+            200,
+            "OK",
+        )
         try:
             raise ValueError(f"CONTROL_RAISE bad token {TOKEN} for {PHONE}")
         except ValueError:
