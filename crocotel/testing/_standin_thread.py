@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from crocotel.testing._loop_thread import TIMEOUT, LoopThread
 from crocotel.testing._standin import DEFAULT_TOKEN, BotApiStandIn
 
 _T = TypeVar("_T")
-
-_THREAD_TIMEOUT = 10.0  # bounds starting, stopping and every cross-thread call
 
 
 class BotApiThread:
@@ -21,50 +18,15 @@ class BotApiThread:
 
     def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0) -> None:
         self.standin = BotApiStandIn(token, host, port)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("crocotel-botapi")
 
     def start(self) -> None:
         """Start the loop thread and wait (bounded) until the server listens."""
-        if self._thread is not None:
-            raise RuntimeError("the stand-in thread is already started")
-        loop = asyncio.new_event_loop()
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        thread = threading.Thread(target=self._run, args=(loop, started), name="crocotel-botapi", daemon=True)
-        thread.start()
-        try:
-            started.result(timeout=_THREAD_TIMEOUT)
-        except BaseException:
-            thread.join(_THREAD_TIMEOUT)
-            raise
-        self._loop, self._thread = loop, thread
-
-    def _run(self, loop: asyncio.AbstractEventLoop, started: concurrent.futures.Future[None]) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self.standin.start())
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.close()
-            return
-        started.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        self._thread.start(self.standin.start)
 
     def stop(self) -> None:
         """Stop the server and the loop thread. Safe to call twice."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        self._loop = self._thread = None
-        stopping = asyncio.run_coroutine_threadsafe(self.standin.stop(), loop)
-        with contextlib.suppress(concurrent.futures.TimeoutError):
-            stopping.result(timeout=_THREAD_TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_THREAD_TIMEOUT)
+        self._thread.stop(self.standin.stop)
 
     def __enter__(self) -> BotApiThread:
         self.start()
@@ -75,19 +37,7 @@ class BotApiThread:
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         """Run ``fn`` on the server's loop (or right here when it is not running)."""
-        loop = self._loop
-        if loop is None:
-            return fn()
-        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                done.set_result(fn())
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return done.result(timeout=_THREAD_TIMEOUT)
+        return self._thread.call(fn)
 
     @property
     def url(self) -> str:
@@ -166,12 +116,12 @@ class BotApiThread:
 
     def wait_sent(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
         """Block until at least ``count`` messages were sent; raises TimeoutError otherwise."""
-        loop = self._loop
+        loop = self._thread.loop
         if loop is None:
             raise RuntimeError("the stand-in thread is not started")
         waiting = asyncio.run_coroutine_threadsafe(self.standin.wait_sent(count, timeout), loop)
         try:
-            return waiting.result(timeout=timeout + _THREAD_TIMEOUT)
+            return waiting.result(timeout=timeout + TIMEOUT)
         except concurrent.futures.TimeoutError:
             if waiting.done():
                 raise  # wait_sent's own TimeoutError, which says how many were sent

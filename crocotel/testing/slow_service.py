@@ -11,12 +11,11 @@ request with 503 instead.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import itertools
-import threading
 
 from aiohttp import web
+
+from crocotel.testing._loop_thread import LoopThread
 
 __all__ = ["SlowService"]
 
@@ -27,7 +26,6 @@ QUOTES = (
     "In the face of ambiguity, refuse the temptation to guess.",
 )
 _MAX_DELAY = 10.0
-_THREAD_TIMEOUT = 10.0
 
 
 class SlowService:
@@ -38,8 +36,7 @@ class SlowService:
         self.fail_every = fail_every
         self.requests = 0
         self._counter = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("crocotel-slow-service")
         self._runner: web.AppRunner | None = None
         self._port = 0
 
@@ -50,25 +47,11 @@ class SlowService:
 
     def start(self) -> None:
         """Listen on a free port; returns once the server accepts requests."""
-        loop = asyncio.new_event_loop()
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        thread = threading.Thread(
-            target=self._run, args=(loop, started), name="crocotel-slow-service", daemon=True
-        )
-        thread.start()
-        started.result(timeout=_THREAD_TIMEOUT)
-        self._loop, self._thread = loop, thread
+        self._thread.start(self._listen)
 
     def stop(self) -> None:
         """Stop the server and its thread. Safe to call twice."""
-        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is None or thread is None:
-            return
-        stopping = asyncio.run_coroutine_threadsafe(self._cleanup(), loop)
-        with contextlib.suppress(concurrent.futures.TimeoutError):
-            stopping.result(timeout=_THREAD_TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_THREAD_TIMEOUT)
+        self._thread.stop(self._cleanup)
 
     def __enter__(self) -> SlowService:
         self.start()
@@ -76,20 +59,6 @@ class SlowService:
 
     def __exit__(self, *_exc_info: object) -> None:
         self.stop()
-
-    def _run(self, loop: asyncio.AbstractEventLoop, started: concurrent.futures.Future[None]) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._listen())
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.close()
-            return
-        started.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     async def _listen(self) -> None:
         app = web.Application()
