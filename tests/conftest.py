@@ -6,12 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from crocotel.testing import OtlpReceiver
+from crocotel.testing import BotApiStandIn, OtlpReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -87,6 +88,20 @@ def reset_telemetry() -> None:
     metrics_internal._METER_PROVIDER = None
     _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
     _logs._internal._LOGGER_PROVIDER = None  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[BotApiStandIn]:
+    """The Bot API stand-in on the test's own event loop."""
+    async with BotApiStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for calling the stand-in, closed after the test."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
+        yield client
 
 
 @pytest.fixture

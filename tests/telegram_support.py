@@ -7,12 +7,22 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from crocotel.testing import BotApiThread, OtlpReceiver
+import aiohttp
+
+from crocotel.testing import BotApiStandIn, BotApiThread, OtlpReceiver
 from crocotel.testing.otlp import ReceivedMetric, ReceivedSpan
 from tests.conftest import base_env, instrumented
 
 KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_CONSUMER = 1, 2, 3, 5
 STATUS_ERROR = 2
+
+
+async def call(
+    session: aiohttp.ClientSession, standin: BotApiStandIn, method: str, **params: Any
+) -> tuple[int, Any]:
+    """POST one Bot API method to the stand-in; returns the HTTP status and the JSON answer."""
+    async with session.post(standin.method_url(method), json=params) as response:
+        return response.status, await response.json()
 
 
 def bot_env(api: BotApiThread, receiver: OtlpReceiver, updates: int, **extra: str) -> dict[str, str]:

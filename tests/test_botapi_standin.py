@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,9 @@ import pytest
 
 from crocotel.testing import BotApiStandIn, BotApiThread
 from crocotel.testing.botapi import ApiError
+from tests.telegram_support import call
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[BotApiStandIn]:
-    async with BotApiStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
-        yield client
-
-
-async def call(
-    session: aiohttp.ClientSession, standin: BotApiStandIn, method: str, **params: Any
-) -> tuple[int, Any]:
-    async with session.post(standin.method_url(method), json=params) as response:
-        return response.status, await response.json()
 
 
 async def test_url_and_get_me(standin: BotApiStandIn, session: aiohttp.ClientSession) -> None:

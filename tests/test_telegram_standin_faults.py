@@ -12,27 +12,9 @@ from aiohttp import web
 
 from crocotel.testing import BotApiStandIn
 from crocotel.testing.botapi import BLOCKED, POLLING_CONFLICT, WEBHOOK_CONFLICT
+from tests.telegram_support import call
 
 SECRET = "s3cret_token-1"
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[BotApiStandIn]:
-    async with BotApiStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
-        yield client
-
-
-async def call(
-    session: aiohttp.ClientSession, standin: BotApiStandIn, method: str, **params: Any
-) -> tuple[int, Any]:
-    async with session.post(standin.method_url(method), json=params) as response:
-        return response.status, await response.json()
 
 
 async def test_flood_control_answers_429_with_retry_after(
