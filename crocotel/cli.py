@@ -1,4 +1,4 @@
-"""The ``crocotel`` command: ``run``, ``config``, ``doctor`` and ``demo``."""
+"""The ``crocotel`` command: ``run``, ``config``, ``doctor`` and ``collector-config``."""
 
 from __future__ import annotations
 
@@ -159,13 +159,6 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the example bot under crocotel against the local Bot API stand-in."""
-    from crocotel.demo import run_demo
-
-    return run_demo(updates=args.updates)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate so the docs and tests can inspect it."""
     parser = argparse.ArgumentParser(prog="crocotel", description="OpenTelemetry for Telegram bots")
@@ -180,9 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check ports, the Collector, instrumentations").set_defaults(
         func=cmd_doctor
     )
-    demo = sub.add_parser("demo", help="run an example bot under crocotel against a local Bot API")
-    demo.add_argument("--updates", type=int, default=20, help="stop after this many updates (default 20)")
-    demo.set_defaults(func=cmd_demo)
     add_collector_config(sub)  # crocotel collector-config: crocotel/collector.py
     return parser
 

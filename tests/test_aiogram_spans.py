@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
-from crocotel.testing.slow_service import SlowService
+from examples.demo.slow_service import SlowService
 from tests.conftest import free_port
 from tests.telegram_support import (
     KIND_CLIENT,

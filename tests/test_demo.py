@@ -1,4 +1,4 @@
-"""``crocotel demo``: crocbot under crocotel with synthetic users, live metrics, traces in the terminal."""
+"""The demo (``python -m examples.demo``): crocbot under crocotel, synthetic users, metrics, traces."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ _METRICS_URL = re.compile(r"metrics are at (http://127\.0\.0\.1:\d+/metrics)")
 
 
 class Demo:
-    """``crocotel demo`` in a subprocess, its output collected by a thread."""
+    """The demo in a subprocess, its output collected by a thread."""
 
     def __init__(self, updates: int, **env: str) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [str(BIN / "crocotel"), "demo", "--updates", str(updates)],
+            [str(BIN / "python"), "-m", "examples.demo", "--updates", str(updates)],
             cwd=REPO,
             env=base_env(**env),
             stdout=subprocess.PIPE,

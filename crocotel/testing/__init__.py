@@ -12,14 +12,16 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crocotel.testing._loop_thread import LoopThread
     from crocotel.testing.botapi import BotApiStandIn, BotApiThread
     from crocotel.testing.otlp import OtlpReceiver
 
-__all__ = ["BotApiStandIn", "BotApiThread", "OtlpReceiver"]
+__all__ = ["BotApiStandIn", "BotApiThread", "LoopThread", "OtlpReceiver"]
 
 _HOMES = {
     "BotApiStandIn": "crocotel.testing.botapi",
     "BotApiThread": "crocotel.testing.botapi",
+    "LoopThread": "crocotel.testing._loop_thread",
     "OtlpReceiver": "crocotel.testing.otlp",
 }
 

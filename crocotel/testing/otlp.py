@@ -40,7 +40,15 @@ from crocotel.testing._otlp_decode import (
     spans_of,
 )
 
-__all__ = ["OtlpReceiver", "ReceivedLog", "ReceivedMetric", "ReceivedSpan"]
+__all__ = [
+    "OtlpReceiver",
+    "ReceivedLog",
+    "ReceivedMetric",
+    "ReceivedSpan",
+    "logs_of",
+    "metrics_of",
+    "spans_of",
+]
 
 _MAX_BODY_BYTES = 64 * 1024 * 1024  # compressed or not; far above any SDK batch
 _POLL_INTERVAL = 0.05  # wait_for re-checks at least this often

@@ -1,4 +1,4 @@
-"""``crocotel demo``: crocbot under crocotel, fed by synthetic users, all on 127.0.0.1.
+"""The demo: crocbot under crocotel, fed by synthetic users, all on 127.0.0.1.
 
 It starts the Bot API stand-in, a slow quote service and an OTLP receiver,
 runs ``examples/crocbot`` through the same launcher as ``crocotel run``, and
@@ -26,13 +26,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from crocotel import config
 from crocotel.cli import launch_env
-from crocotel.demo.forward import Forwarder
-from crocotel.demo.traces import TraceSummaries, pick
-from crocotel.demo.traffic import BLOCKED_USER, Traffic
 from crocotel.testing import BotApiThread, OtlpReceiver
-from crocotel.testing._otlp_decode import spans_of
-from crocotel.testing.otlp import ReceivedSpan
-from crocotel.testing.slow_service import SlowService
+from crocotel.testing.otlp import ReceivedSpan, spans_of
+from examples.demo.forward import Forwarder
+from examples.demo.slow_service import SlowService
+from examples.demo.traces import TraceSummaries, pick
+from examples.demo.traffic import BLOCKED_USER, Traffic
 
 __all__ = ["run_demo"]
 
@@ -149,7 +148,7 @@ def _forwarder(console: _Console) -> Forwarder | None:
         if otlp is None:
             continue
         if otlp.protocol != "http/protobuf":
-            console.say(f"crocotel demo: {path} is not forwarded: the demo forwards over http/protobuf only")
+            console.say(f"demo: {path} is not forwarded: the demo forwards over http/protobuf only")
             continue
         endpoints[path] = otlp.endpoint
         headers.update(otlp.headers)
@@ -200,27 +199,24 @@ def _wait_for_polling(api: BotApiThread, bot: subprocess.Popen[str], timeout: fl
 
 
 def _introduce(console: _Console, api: BotApiThread, metrics_url: str, forwarder: Forwarder | None) -> None:
-    console.say(f"crocotel demo: Bot API stand-in at {api.url}; synthetic users chat with crocbot")
-    console.say(f"crocotel demo: the bot's metrics are at {metrics_url} while it runs; look at")
+    console.say(f"demo: Bot API stand-in at {api.url}; synthetic users chat with crocbot")
+    console.say(f"demo: the bot's metrics are at {metrics_url} while it runs; look at")
     for name, meaning in _LOOK_AT:
         console.say(f"    {name:<48} {meaning}")
     console.say(
-        f"crocotel demo: user {BLOCKED_USER} has blocked the bot; flood control and one 409 conflict strike"
+        f"demo: user {BLOCKED_USER} has blocked the bot; flood control and one 409 conflict strike"
     )
     where = "shown below, one line each"
     if forwarder is not None:
         where += "; everything is also forwarded to " + ", ".join(sorted(set(forwarder.endpoints.values())))
-    console.say(f"crocotel demo: traces are {where}")
+    console.say(f"demo: traces are {where}")
     console.say(
-        "crocotel demo: a sample of the bot's JSON log lines follows ('trace_id' links a line to its trace)"
+        "demo: a sample of the bot's JSON log lines follows ('trace_id' links a line to its trace)"
     )
 
 
 def run_demo(updates: int = 40, rate: float = _RATE) -> int:
     """Run the demo end to end; returns the bot's exit status (0 when all went well)."""
-    if not (_REPO / "examples" / "crocbot").is_dir():
-        print("crocotel demo: run it from a crocotel checkout (examples/crocbot not found)", file=sys.stderr)
-        return 2
     console = _Console()
     forwarder = _forwarder(console)
     collected = _Spans(forwarder)
@@ -261,7 +257,7 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
                 next_scrape = time.monotonic() + 0.5
             time.sleep(0.25)
         if bot.poll() is None:
-            console.say("crocotel demo: the bot did not finish in time; stopping it")
+            console.say("demo: the bot did not finish in time; stopping it")
             bot.terminate()
         status = bot.wait(timeout=30)
         pump.join(timeout=5)
@@ -273,7 +269,7 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
         if forwarder is not None:
             forwarder.close()
             sent, failed = forwarder.sent, forwarder.failed
-            console.say(f"crocotel demo: forwarded {sent} exports to the Collector, {failed} failed")
+            console.say(f"demo: forwarded {sent} exports to the Collector, {failed} failed")
     return status
 
 
@@ -297,21 +293,21 @@ def _summary(
     outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summaries.outcomes.items()))
     console.say()
     console.say(
-        f"crocotel demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot"
+        f"demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot"
     )
     console.say(
-        f"crocotel demo: {summaries.spans} spans in {summaries.traces} update traces ({outcomes}); by shape:"
+        f"demo: {summaries.spans} spans in {summaries.traces} update traces ({outcomes}); by shape:"
     )
     console.say("  count   median  trace")
     for row in summaries.table(_SHAPES):
         console.say("  " + _short(row))
     lines, shown = log_counts["lines"], log_counts["shown"]
-    console.say(f"crocotel demo: {lines} log lines written by the bot, {shown} shown above")
+    console.say(f"demo: {lines} log lines written by the bot, {shown} shown above")
     samples = [
         line for line in metrics_text.splitlines() if line.startswith(_SUMMARY_METRICS) and 'le="' not in line
     ]
     console.say(
-        f"crocotel demo: the bot's /metrics, last scraped while it ran ({len(samples)} telegram series):"
+        f"demo: the bot's /metrics, last scraped while it ran ({len(samples)} telegram series):"
     )
     for line in samples:
         console.say("    " + _short(_without_scope_labels(line)))

@@ -15,7 +15,7 @@ import itertools
 
 from aiohttp import web
 
-from crocotel.testing._loop_thread import LoopThread
+from crocotel.testing import LoopThread
 
 __all__ = ["SlowService"]
 
