@@ -116,6 +116,26 @@ VARIABLES: tuple[Variable, ...] = (
         "false",
         "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
     ),
+    Variable(
+        "CROCOTEL_HEALTH_LOOP_BOUND",
+        "5",
+        "seconds the event loop may go without running its heartbeat before /healthz answers 503",
+    ),
+    Variable(
+        "CROCOTEL_READY_POLL_WINDOW",
+        "90",
+        "seconds without a successful getUpdates (empty long polls count) before /readyz answers 503",
+    ),
+    Variable(
+        "CROCOTEL_READY_API_FAILURE_WINDOW",
+        "60",
+        "seconds of only failing Bot API calls (no answer, 5xx, 401, 404, 409) before /readyz answers 503",
+    ),
+    Variable(
+        "CROCOTEL_METRICS_CARDINALITY_LIMIT",
+        "2000",
+        'series per metric, the overflow series (otel_metric_overflow="true") included',
+    ),
 )
 
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
@@ -163,6 +183,10 @@ class Settings:
     redact: bool = True
     redact_hash_key: bytes | None = None
     trace_getupdates: bool = False
+    health_loop_bound: float = 5.0
+    ready_poll_window: float = 90.0
+    ready_api_failure_window: float = 60.0
+    cardinality_limit: int = 2000
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -274,6 +298,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _cardinality(value: str) -> int:
+    number = int(value)
+    if not 2 <= number <= 1_000_000:
+        raise ValueError(value)
+    return number
+
+
 def _ratio(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -320,6 +351,7 @@ SWITCH = Parser(_bool, "on or off")
 PORT = Parser(_port, "an integer from 0 to 65535")
 SECONDS = Parser(_positive_float, "a positive number of seconds")
 POSITIVE_INT = Parser(_positive_int, "a positive integer")
+CARDINALITY = Parser(_cardinality, "an integer from 2 to 1000000")
 RATIO = Parser(_ratio, "a number from 0 to 1")
 URL = Parser(_url, "an http:// or https:// URL with a host")
 HOST = Parser(_host, "a host name or IP address")
@@ -418,6 +450,14 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
     trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
+    loop_bound = r.get("CROCOTEL_HEALTH_LOOP_BOUND", SECONDS, 5.0, "custom loop bound (using 5)")
+    poll_window = r.get("CROCOTEL_READY_POLL_WINDOW", SECONDS, 90.0, "custom poll window (using 90)")
+    failure_window = r.get(
+        "CROCOTEL_READY_API_FAILURE_WINDOW", SECONDS, 60.0, "custom Bot API failure window (using 60)"
+    )
+    cardinality_limit = r.get(
+        "CROCOTEL_METRICS_CARDINALITY_LIMIT", CARDINALITY, 2000, "custom cardinality limit (using 2000)"
+    )
 
     return Settings(
         sdk_disabled=sdk_disabled,
@@ -443,6 +483,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         redact=redact,
         redact_hash_key=hash_key.encode() if hash_key else None,
         trace_getupdates=trace_getupdates,
+        health_loop_bound=loop_bound,
+        ready_poll_window=poll_window,
+        ready_api_failure_window=failure_window,
+        cardinality_limit=cardinality_limit,
         problems=tuple(r.problems),
     )
 

@@ -22,6 +22,14 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks."""
+        if entry_point.name == "system_metrics":
+            from opentelemetry.metrics import get_meter_provider
+
+            from crocotel.runtime import start_system_metrics
+
+            # its default reads every CPU, disk and network interface of the host: only the process part
+            start_system_metrics(kwargs.get("meter_provider") or get_meter_provider())
+            return
         if entry_point.name == "aiohttp-client":
             from crocotel.instrumentation import telegram
             from crocotel.instrumentation._context import settings

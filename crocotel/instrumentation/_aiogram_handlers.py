@@ -83,9 +83,9 @@ class HandlerTracer:
             self._ran(state, names, args, kwargs)
             return result
         finally:
-            _close(span, token)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
                 self._instruments.handler(names.handler, names.router, time.perf_counter() - started)
+            _close(span, token)
 
     def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:
         """Tell the update which handler ran, which command it served, or which error it caught."""

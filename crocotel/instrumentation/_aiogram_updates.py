@@ -179,10 +179,10 @@ class UpdateTracer:
         except Exception:  # telemetry must never break the bot
             pass
         finally:
-            _close(scope)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - scope.started
                 self._instruments.update_finished(scope.update_type, outcome, error_type, seconds)
+            _close(scope)
 
 
 def _close(scope: _Scope) -> None:

@@ -16,6 +16,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from crocotel._version import __version__
+from crocotel.health import BOT
 from crocotel.instrumentation.botapi import OTHER, Capped, error_kind
 
 __all__ = ["TelegramInstruments", "instruments_for"]
@@ -79,6 +80,7 @@ class TelegramInstruments:
     def update_started(self) -> None:
         """One more update in flight."""
         self.in_flight += 1
+        BOT.update()  # readiness: updates are arriving
 
     def update_finished(self, update_type: str, outcome: str, error_type: str | None, seconds: float) -> None:
         """Count one update and its duration; ``error_type`` only for the ``error`` outcome."""
@@ -114,6 +116,7 @@ class TelegramInstruments:
         retry_after: float | None = None,
     ) -> None:
         """One Bot API call; ``outcome`` is ``ok``, ``error``, ``network_error`` or ``cancelled``."""
+        BOT.api_call(method, outcome, error_code)  # readiness: the Bot API answers, polls succeed
         code = _code_label(error_code)
         counted = self._cached(
             ("a", method, outcome, code),
