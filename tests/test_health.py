@@ -8,6 +8,7 @@ import pytest
 
 from crocotel.health import BotSignals, Health
 from crocotel.testing import BotApiThread
+from tests.conftest import base_env
 from tests.health_support import get, loop_app, probe, wait_for
 
 pytestmark = pytest.mark.integration
@@ -101,3 +102,20 @@ def test_readiness_rules() -> None:
     assert health.bot_api().state == "failing" and not health.bot_api().ok
     signals.api_call("sendMessage", "error", 403)  # an answer: the API is back
     assert health.bot_api().ok
+
+
+def test_doctor_shows_the_running_bots_checks(api: BotApiThread) -> None:
+    from tests.test_cli import crocotel
+
+    with loop_app(api) as app:
+        wait_for(lambda: probe(f"{app.base}/readyz")[0] == 200, "ready")
+        port = app.base.rsplit(":", 1)[1]
+        env = base_env(
+            OTEL_EXPORTER_PROMETHEUS_PORT=port, OTEL_TRACES_EXPORTER="none", OTEL_LOGS_EXPORTER="none"
+        )
+        done = crocotel("doctor", env=env)
+    assert done.returncode == 0, done.stdout
+    assert f"[ok  ] a crocotel bot is serving on 127.0.0.1:{port}" in done.stdout
+    assert "[ok  ] /healthz 200: event_loop ok (loops=1" in done.stdout
+    assert "[ok  ] /readyz 200: updates polling (last_poll_age_s=" in done.stdout
+    assert "[ok  ] /readyz 200: bot_api ok" in done.stdout
