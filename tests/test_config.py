@@ -137,3 +137,18 @@ def test_a_malformed_secret_is_never_echoed() -> None:
         text = problem_for({name: bad}, name).message()
         assert "sk-live" not in text and "Bearer" not in text
         assert name in text and "masked" in text and "key=value" in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CROCOTEL_HEALTH_LOOP_BOUND", "soon"),
+        ("CROCOTEL_READY_POLL_WINDOW", "-5"),
+        ("CROCOTEL_READY_API_FAILURE_WINDOW", "0"),
+        ("CROCOTEL_METRICS_CARDINALITY_LIMIT", "1"),
+    ],
+)
+def test_health_windows_and_cardinality_limit_are_validated(variable: str, value: str) -> None:
+    text = problem_for({variable: value}, variable).message()
+    assert text.startswith(f"crocotel: invalid {variable}={value!r}: expected ") and "using" in text
+    assert config.load({variable: value}).cardinality_limit == 2000
