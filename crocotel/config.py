@@ -108,7 +108,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("CROCOTEL_SHUTDOWN_TIMEOUT", "5", "seconds allowed to flush on exit or SIGTERM"),
     Variable("CROCOTEL_LOG_FORMAT", "json", "json, text, logfmt, or none (leave the app's handlers alone)"),
-    Variable("CROCOTEL_LOG_LEVEL", "INFO", "root log level when crocotel owns stdout logging"),
+    Variable(
+        "CROCOTEL_LOG_LEVEL",
+        "",
+        "when set, the root logger's level (unset: every logger keeps the level the app gave it)",
+    ),
     Variable("CROCOTEL_REDACT", "on", "on or off: scrub tokens, phone numbers and secrets from every signal"),
     Variable("CROCOTEL_REDACT_HASH_KEY", "", "key for keyed hashes of redacted values (masked)", secret=True),
     Variable(
@@ -159,7 +163,7 @@ class Settings:
     strict: bool = False
     shutdown_timeout: float = 5.0
     log_format: str = "json"
-    log_level: str = "INFO"
+    log_level: str | None = None
     redact: bool = True
     redact_hash_key: bytes | None = None
     trace_getupdates: bool = False
@@ -326,7 +330,9 @@ HOST = Parser(_host, "a host name or IP address")
 PAIRS = Parser(_pairs, "comma-separated key=value pairs")
 PROTOCOL = Parser(_choice(PROTOCOLS), "one of " + ", ".join(PROTOCOLS))
 LOG_FORMAT = Parser(_choice(LOG_FORMATS), "one of " + ", ".join(LOG_FORMATS))
-LOG_LEVEL = Parser(_choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS))
+OPTIONAL_LOG_LEVEL: Parser[str | None] = Parser(
+    _choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS)
+)
 SAMPLER = Parser(_choice(SAMPLERS), "one of " + ", ".join(SAMPLERS))
 
 
@@ -414,7 +420,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if any(p.variable == "CROCOTEL_LOG_FORMAT" for p in r.problems):
         log_format = "none"
-    log_level = r.get("CROCOTEL_LOG_LEVEL", LOG_LEVEL, "INFO", "custom log level (using INFO)")
+    log_level = r.get("CROCOTEL_LOG_LEVEL", OPTIONAL_LOG_LEVEL, None, "custom log level (levels unchanged)")
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
     trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
