@@ -39,9 +39,14 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def instrumented(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``python args...`` under the real ``opentelemetry-instrument`` wrapper."""
-    command = [str(BIN / "opentelemetry-instrument"), sys.executable, *args]
+def instrumented(
+    args: list[str], env: dict[str, str], bin_dir: Path | None = None, **kwargs: object
+) -> subprocess.Popen[str]:
+    """Start ``python args...`` under ``opentelemetry-instrument`` (of the venv of ``bin_dir``)."""
+    if bin_dir is None:
+        command = [str(BIN / "opentelemetry-instrument"), sys.executable, *args]
+    else:
+        command = [str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), *args]
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         command,
         env=env,
