@@ -10,6 +10,7 @@ it belongs to is switched off (unless ``CROCOTEL_STRICT`` asks for an exit).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,22 @@ VARIABLES: tuple[Variable, ...] = (
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
 
 
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def mask_url(value: str) -> str:
+    """``value`` with any ``user:password@`` in a URL replaced by ``******@``: credentials
+    in an endpoint are as secret as a header."""
+    return _USERINFO.sub(r"\g<scheme>******@", value)
+
+
+def _shown(name: str, value: str) -> str:
+    """How a variable's value may be printed: masked whole when secret, URL credentials masked."""
+    if _is_secret(name):
+        return f"****** ({len(value)} characters, masked)"
+    return mask_url(value)
+
+
 def _is_secret(name: str) -> bool:
     """Variables whose values are never printed, not even in an error (headers carry API keys)."""
     return name.endswith("_HEADERS") or any(v.secret and v.name == name for v in VARIABLES)
@@ -206,8 +223,7 @@ class _Reader:
         try:
             return parse.parse(value)
         except ValueError:
-            shown = f"****** ({len(value)} characters, masked)" if _is_secret(name) else value
-            self.problems.append(ConfigProblem(name, shown, parse.allowed, part))
+            self.problems.append(ConfigProblem(name, _shown(name, value), parse.allowed, part))
             return parse.fallback if parse.has_fallback else default
 
 
@@ -459,7 +475,7 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     rows: list[tuple[str, str, str]] = []
     for var in VARIABLES:
         raw = env.get(var.name) or ""
-        value = raw or var.default
+        value = mask_url(raw or var.default)
         if var.secret and raw:
             value = "****** (set)"
         source = "env" if raw else "default"
