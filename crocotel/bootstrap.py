@@ -148,6 +148,30 @@ def configure(environ: dict[str, str] | None = None) -> Telemetry:
         return telemetry
 
 
+def reset_telemetry() -> None:
+    """Shut down and forget what :func:`configure` built, and the API's set-once globals.
+
+    For test suites that configure crocotel more than once in a process (exposed as
+    ``crocotel.testing.reset_telemetry``); the OpenTelemetry API itself has no public reset.
+    """
+    global _current
+    from opentelemetry import _logs
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    with _lock:
+        if _current is not None:
+            _current.shutdown(timeout=2.0)
+        _current = None
+    lifecycle.uninstall()
+    trace_api._TRACER_PROVIDER_SET_ONCE = Once()
+    trace_api._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    _logs._internal._LOGGER_PROVIDER = None
+
+
 def _build(t: Telemetry) -> None:
     s = t.settings
     os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")

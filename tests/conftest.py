@@ -75,26 +75,6 @@ def wait_line(proc: subprocess.Popen[str], marker: str, limit: int = 200) -> lis
     )
 
 
-def reset_telemetry() -> None:
-    """Forget what configure() built, including the API's set-once globals (tests only)."""
-    from opentelemetry import _logs, trace
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
-
-    from crocotel import bootstrap, lifecycle
-
-    if bootstrap._current is not None:
-        bootstrap._current.shutdown(timeout=2.0)
-    bootstrap._current = None
-    lifecycle.uninstall()
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    _logs._internal._LOGGER_PROVIDER = None  # type: ignore[attr-defined]
-
-
 @pytest.fixture
 async def standin() -> AsyncIterator[BotApiStandIn]:
     """The Bot API stand-in on the test's own event loop."""
