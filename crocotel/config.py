@@ -10,6 +10,7 @@ it belongs to is switched off (unless ``CROCOTEL_STRICT`` asks for an exit).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,7 +109,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("CROCOTEL_SHUTDOWN_TIMEOUT", "5", "seconds allowed to flush on exit or SIGTERM"),
     Variable("CROCOTEL_LOG_FORMAT", "json", "json, text, logfmt, or none (leave the app's handlers alone)"),
-    Variable("CROCOTEL_LOG_LEVEL", "INFO", "root log level when crocotel owns stdout logging"),
+    Variable(
+        "CROCOTEL_LOG_LEVEL",
+        "",
+        "when set, the root logger's level (unset: every logger keeps the level the app gave it)",
+    ),
     Variable("CROCOTEL_REDACT", "on", "on or off: scrub tokens, phone numbers and secrets from every signal"),
     Variable("CROCOTEL_REDACT_HASH_KEY", "", "key for keyed hashes of redacted values (masked)", secret=True),
     Variable(
@@ -139,6 +144,22 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def mask_url(value: str) -> str:
+    """``value`` with any ``user:password@`` in a URL replaced by ``******@``: credentials
+    in an endpoint are as secret as a header."""
+    return _USERINFO.sub(r"\g<scheme>******@", value)
+
+
+def _shown(name: str, value: str) -> str:
+    """How a variable's value may be printed: masked whole when secret, URL credentials masked."""
+    if _is_secret(name):
+        return f"****** ({len(value)} characters, masked)"
+    return mask_url(value)
 
 
 def _is_secret(name: str) -> bool:
@@ -179,7 +200,7 @@ class Settings:
     strict: bool = False
     shutdown_timeout: float = 5.0
     log_format: str = "json"
-    log_level: str = "INFO"
+    log_level: str | None = None
     redact: bool = True
     redact_hash_key: bytes | None = None
     trace_getupdates: bool = False
@@ -226,8 +247,7 @@ class _Reader:
         try:
             return parse.parse(value)
         except ValueError:
-            shown = f"****** ({len(value)} characters, masked)" if _is_secret(name) else value
-            self.problems.append(ConfigProblem(name, shown, parse.allowed, part))
+            self.problems.append(ConfigProblem(name, _shown(name, value), parse.allowed, part))
             return parse.fallback if parse.has_fallback else default
 
 
@@ -358,7 +378,9 @@ HOST = Parser(_host, "a host name or IP address")
 PAIRS = Parser(_pairs, "comma-separated key=value pairs")
 PROTOCOL = Parser(_choice(PROTOCOLS), "one of " + ", ".join(PROTOCOLS))
 LOG_FORMAT = Parser(_choice(LOG_FORMATS), "one of " + ", ".join(LOG_FORMATS))
-LOG_LEVEL = Parser(_choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS))
+OPTIONAL_LOG_LEVEL: Parser[str | None] = Parser(
+    _choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS)
+)
 SAMPLER = Parser(_choice(SAMPLERS), "one of " + ", ".join(SAMPLERS))
 
 
@@ -446,7 +468,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if any(p.variable == "CROCOTEL_LOG_FORMAT" for p in r.problems):
         log_format = "none"
-    log_level = r.get("CROCOTEL_LOG_LEVEL", LOG_LEVEL, "INFO", "custom log level (using INFO)")
+    log_level = r.get("CROCOTEL_LOG_LEVEL", OPTIONAL_LOG_LEVEL, None, "custom log level (levels unchanged)")
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
     trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
@@ -497,7 +519,7 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     rows: list[tuple[str, str, str]] = []
     for var in VARIABLES:
         raw = env.get(var.name) or ""
-        value = raw or var.default
+        value = mask_url(raw or var.default)
         if var.secret and raw:
             value = "****** (set)"
         source = "env" if raw else "default"

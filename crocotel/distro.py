@@ -21,7 +21,8 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
         """Nothing to do here: the configurator validates and builds everything."""
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-        """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks."""
+        """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks,
+        the logging instrumentation leaves OTLP export to crocotel, and system metrics keep to the process."""
         if entry_point.name == "system_metrics":
             from opentelemetry.metrics import get_meter_provider
 
@@ -36,4 +37,9 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
 
             for key, value in telegram.client_options(settings().trace_getupdates, url_filter).items():
                 kwargs.setdefault(key, value)
+        if entry_point.name == "logging":
+            # crocotel's own bridge exports OTLP log records; the instrumentation's handler on the
+            # root logger would export each record a second time. Its trace-context fields and
+            # OTEL_PYTHON_LOG_CORRELATION's basicConfig keep working (docs/logging.md).
+            kwargs.setdefault("enable_log_auto_instrumentation", False)
         entry_point.load()().instrument(**kwargs)
