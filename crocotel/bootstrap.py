@@ -35,6 +35,8 @@ from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
 from crocotel.server import PortInUseError, TelemetryServer, metrics_route
 
+__all__ = ["Telemetry", "configure", "current", "reset_telemetry"]
+
 
 @dataclass
 class Telemetry:

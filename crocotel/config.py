@@ -17,6 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
+__all__ = [
+    "VARIABLES",
+    "ConfigError",
+    "ConfigProblem",
+    "OtlpSettings",
+    "Settings",
+    "Variable",
+    "describe",
+    "load",
+    "mask_url",
+]
+
 T = TypeVar("T")
 
 TRACES_EXPORTERS = ("otlp", "console", "none")
