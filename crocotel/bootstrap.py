@@ -40,6 +40,8 @@ from crocotel.redaction.policy import NoRedaction, Redaction
 from crocotel.runtime import RuntimeMetrics, start_system_metrics, stop_system_metrics
 from crocotel.server import PortInUseError, TelemetryServer, health_route, metrics_route
 
+__all__ = ["Telemetry", "configure", "current", "reset_telemetry"]
+
 
 @dataclass
 class Telemetry:

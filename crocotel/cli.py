@@ -20,6 +20,8 @@ from crocotel import config
 from crocotel._version import __version__
 from crocotel.configurator import EXIT_CONFIG
 
+__all__ = ["build_parser", "launch_env", "main"]
+
 
 def _autoinstrument_dir() -> str:
     """Directory of the upstream ``sitecustomize`` that bootstraps auto-instrumentation."""

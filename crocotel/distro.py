@@ -13,6 +13,8 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 
 from crocotel.redaction.urls import url_filter
 
+__all__ = ["CrocotelDistro"]
+
 
 class CrocotelDistro(BaseDistro):  # type: ignore[misc]
     """Loaded by ``opentelemetry-instrument`` before any of the app's code runs."""

@@ -152,3 +152,32 @@ def test_health_windows_and_cardinality_limit_are_validated(variable: str, value
     text = problem_for({variable: value}, variable).message()
     assert text.startswith(f"crocotel: invalid {variable}={value!r}: expected ") and "using" in text
     assert config.load({variable: value}).cardinality_limit == 2000
+
+
+def test_every_variable_read_is_declared_and_shown() -> None:
+    """load() reads nothing that is not declared; crocotel config shows every declared one."""
+
+    class Recording(dict[str, str]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: set[str] = set()
+
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            self.asked.add(key)
+            return super().get(key, default)
+
+    env = Recording()
+    env.update({"OTEL_METRICS_EXPORTER": "prometheus,otlp,console"})
+    settings = config.load(env)
+    declared = {v.name for v in config.VARIABLES}
+    assert env.asked and env.asked <= declared, env.asked - declared
+    shown = {name for name, _, _ in config.describe(settings, env)}
+    assert shown == declared
+
+
+def test_settings_defaults_come_from_the_declarations() -> None:
+    loaded = config.load({})
+    for variable in config.VARIABLES:
+        if variable.field is not None and variable.field != "redact_hash_key":
+            assert getattr(loaded, variable.field) == variable.default, variable.name
+            assert getattr(config.Settings(), variable.field) == variable.default, variable.name

@@ -10,6 +10,8 @@ from __future__ import annotations
 from opentelemetry.context import Context, get_current
 from opentelemetry.trace import get_current_span
 
+__all__ = ["NO_IDS", "current_ids"]
+
 NO_IDS: tuple[str, str] = ("", "")
 
 # The last context seen and its hex ids. Logging several times under one context is the common

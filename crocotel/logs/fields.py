@@ -16,6 +16,18 @@ from typing import Any
 
 from crocotel.logs.plain import safe_str
 
+__all__ = [
+    "RESERVED",
+    "RESERVED_BUT_IDS",
+    "STANDARD_COUNT",
+    "Clock",
+    "exc_info",
+    "exception_message",
+    "exception_type",
+    "extras_of",
+    "stacktrace",
+]
+
 # Attributes every LogRecord has, plus what formatters and known record factories add to it;
 # anything else on a record came from ``extra=`` (or a filter) and is written as a field.
 _SAMPLE = logging.LogRecord("", 0, "", 0, "", (), None)

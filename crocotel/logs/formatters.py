@@ -21,6 +21,17 @@ from crocotel.logs.fields import RESERVED, RESERVED_BUT_IDS, STANDARD_COUNT, Clo
 from crocotel.logs.plain import plain, safe_str
 from crocotel.logs.records import RecordState, state_of
 
+__all__ = [
+    "CORE_FIELDS",
+    "CrocotelFormatter",
+    "JsonFormatter",
+    "LogfmtFormatter",
+    "TextFormatter",
+    "logfmt_key",
+    "logfmt_value",
+    "one_line",
+]
+
 # Field names of our own; an ``extra`` field with one of these names is written as ``extra.<name>``.
 CORE_FIELDS = frozenset(
     {"timestamp", "level", "logger", "message", "trace_id", "span_id", "service.name", "exception", "error"}

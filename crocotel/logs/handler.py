@@ -15,6 +15,8 @@ from opentelemetry.sdk._logs import LoggingHandler
 
 from crocotel.logs.formatters import CrocotelFormatter
 
+__all__ = ["ROLE", "StdoutHandler", "app_handles", "is_crocotel"]
+
 # The attribute that marks crocotel's handlers, so they can be found, skipped and removed.
 ROLE = "crocotel_role"
 

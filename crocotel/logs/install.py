@@ -28,6 +28,8 @@ from crocotel.logs.otlp import OtlpHandler
 from crocotel.logs.records import RecordHook, use_engine
 from crocotel.redaction.engine import Redactor
 
+__all__ = ["FORMATS", "LEVELS", "install", "make_formatter", "uninstall"]
+
 FORMATS = ("json", "text", "logfmt", "none")
 LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
           "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}  # fmt: skip

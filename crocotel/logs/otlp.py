@@ -3,6 +3,8 @@
 Trace context travels in the record's own fields (taken from the current context), so the
 record carries no ``otelTraceID``/``trace_id`` attributes that would only repeat it. Records
 from ``opentelemetry.*`` and ``crocotel.*`` loggers, and records made while instrumentation is
+
+__all__ = ["IGNORED_PREFIXES", "OtlpHandler", "ignored", "severity"]
 suppressed (the SDK's export threads do that), are never exported: exporting the exporter's
 own diagnostics would feed the pipeline back into itself.
 """

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+__all__ = ["bot_api", "otlp_receiver"]
+
 if TYPE_CHECKING:
     from crocotel.testing import BotApiThread, OtlpReceiver
 
