@@ -309,7 +309,8 @@ class LogfmtFormatter(_PlainFormatter):
 
     def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """See :class:`LogfmtFormatter`."""
-        line = f"timestamp={self.clock.timestamp(record)}{self.head(record)}{logfmt_value(state.message(record))}"
+        message = logfmt_value(state.message(record))
+        line = f"timestamp={self.clock.timestamp(record)}{self.head(record)}{message}"
         if state.trace_id:
             line += f" trace_id={state.trace_id} span_id={state.span_id}"
         line += self._service + self._extras(record, state)
