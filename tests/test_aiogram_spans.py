@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +21,7 @@ from tests.telegram_support import (
     last_metric,
     points,
     run_bot,
+    sticker,
 )
 
 pytestmark = pytest.mark.integration
@@ -33,27 +33,6 @@ TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
 def api() -> Iterator[BotApiThread]:
     with BotApiThread() as server:
         yield server
-
-
-def sticker(chat_id: int = 1001) -> dict[str, object]:
-    """A message update with no text: crocbot has no handler for it."""
-    return {
-        "message": {
-            "message_id": 900 + chat_id,
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Test"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Test"},
-            "sticker": {
-                "file_id": "sticker-file",
-                "file_unique_id": "sticker-unique",
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-            },
-        }
-    }
 
 
 def spans_after_exit(receiver: OtlpReceiver, minimum: int) -> Trees:

@@ -178,7 +178,7 @@ class UpdateSpans:
                     span.set_attribute("telegram.command", state.command)
                 if error_type is not None:
                     span.set_attribute(ERROR_TYPE, error_type)
-                    span.set_attribute("telegram.error.handled", exc is None)
+                    span.set_attribute("telegram.error.handled", exc is None and state.error_handled)
                     span.set_status(Status(StatusCode.ERROR, error_type))
         except Exception:  # telemetry must never break the bot
             pass

@@ -132,6 +132,7 @@ _DESCRIPTIONS: tuple[tuple[str, str], ...] = (
     ("not enough rights", "not_enough_rights"),
     ("have no rights", "not_enough_rights"),
     ("too many requests", "too_many_requests"),
+    ("flood control", "too_many_requests"),
     ("retry after", "too_many_requests"),
     ("wrong file identifier", "wrong_file_id"),
     ("file is too big", "file_too_big"),
