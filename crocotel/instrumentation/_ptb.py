@@ -87,7 +87,6 @@ class PtbTracer:
         self._routers = Capped(128)
         self._jobs = Capped(128)
         self._named: dict[int, tuple[Any, HandlerNames]] = {}
-        self._update_class: type | None = None
 
     # -- updates -------------------------------------------------------------
 
