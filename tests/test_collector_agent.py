@@ -74,6 +74,16 @@ def _send_spans(agent: Agent) -> None:
             call.set_status(Status(StatusCode.ERROR, f"sendMessage failed for bot{TOKEN}"))
     with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as poll:
         poll.set_attribute("control", "noise-getupdates-by-name")
+    with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as failed_poll:
+        failed_poll.set_attribute("control", "positive-control-failed-poll")  # kept, as the process does
+        failed_poll.set_attribute("telegram.api.method", "getUpdates")
+        failed_poll.set_attribute("telegram.api.error_code", 409)
+        failed_poll.set_attribute("url.full", f"https://api.telegram.org/bot{TOKEN}/getUpdates")
+        failed_poll.set_status(Status(StatusCode.ERROR, "polling_conflict"))
+    with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as delivering:
+        delivering.set_attribute("control", "positive-control-delivering-poll")  # update spans link to it
+        delivering.set_attribute("telegram.api.method", "getUpdates")
+        delivering.set_attribute("telegram.updates.count", 3)
     with tracer.start_as_current_span("POST", kind=SpanKind.CLIENT) as http_poll:
         http_poll.set_attribute("control", "noise-getupdates-by-url")
         http_poll.set_attribute("url.full", f"https://api.telegram.org/bot{TOKEN}/getUpdates")
@@ -141,7 +151,13 @@ def test_agent_redacts_filters_and_routes(
             controls = {str(s.attributes.get("control")) for s in main.spans()}
             bodies = " ".join(str(log.body) for log in main.logs())
             return (
-                {"positive-control-update-span", "positive-control-api-span"} <= controls
+                {
+                    "positive-control-update-span",
+                    "positive-control-api-span",
+                    "positive-control-failed-poll",
+                    "positive-control-delivering-poll",
+                }
+                <= controls
                 and "positive-control-info-log" in bodies
                 and "positive-control-map-body" in bodies
                 and any(m.name == "e2e.requests" for m in main.metrics())
@@ -154,14 +170,16 @@ def test_agent_redacts_filters_and_routes(
     everything = _all_bytes(main, errors)
     for leak in LEAKS:
         assert leak not in everything, f"planted secret {leak!r} reached a backend"
-    for marker in (b"[REDACTED:bot_token]", b"[REDACTED:phone]", b"****"):
+    for marker in (b"[REDACTED:bot_token]", b"[REDACTED:phone]", b"[REDACTED:secret]"):
         assert marker in everything, f"redaction marker {marker!r} missing: redaction is not running"
 
     spans = main.spans()
     controls = [str(s.attributes.get("control")) for s in spans]
     assert not [c for c in controls if c.startswith("noise-")], f"noise spans were exported: {controls}"
     api = next(s for s in spans if s.attributes.get("control") == "positive-control-api-span")
-    assert api.attributes["api_key"] == "****"
+    assert api.attributes["api_key"] == "[REDACTED:secret]"  # the process's marker, not the processor's ****
+    failed = next(s for s in spans if s.attributes.get("control") == "positive-control-failed-poll")
+    assert failed.attributes["telegram.api.error_code"] == 409 and failed.name == "getUpdates"
     assert "[REDACTED:bot_token]" in api.status_message
     assert "[REDACTED:phone]" in api.events[0][0]
     assert "[REDACTED:phone]" in str(api.resource["deployment.note"])
