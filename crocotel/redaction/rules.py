@@ -166,6 +166,7 @@ PHONE_WEAK_KEYWORDS: tuple[str, ...] = (
 # Short words allowed between a weak keyword and the number ("мой номер", "nomor saya").
 _WEAK_FILLERS = (
     "is",
+    "me",
     "my",
     "at",
     "on",
@@ -222,11 +223,14 @@ DIGIT_ZEROS: tuple[int, ...] = (
 
 
 def _digit_ranges(low: int, high: int) -> str:
-    """The digits low..high in every script of DIGIT_ZEROS, as the inside of an RE2 class."""
+    """The digits low..high in every script of DIGIT_ZEROS, as the inside of an RE2 class.
+
+    Written as the characters themselves (not ``\\x{...}``) to keep the patterns short.
+    """
     ranges = []
     for zero in DIGIT_ZEROS:
-        first, last = zero + low, zero + high
-        ranges.append(f"\\x{{{first:04X}}}" if first == last else f"\\x{{{first:04X}}}-\\x{{{last:04X}}}")
+        first, last = chr(zero + low), chr(zero + high)
+        ranges.append(first if first == last else first + "-" + last)
     return "".join(ranges)
 
 
@@ -387,10 +391,10 @@ def _end_of_group(name: str) -> str:
 
 _NATIONAL_SHAPES = (
     r"(?:1@S@)?@D@{3}@S@@D@{3}@S@@D@{4}",  # 415-555-2671, 415.555.2671
-    r"(?:@D78@@SN@|@Z@)?@D@{3}@SN@@D@{3}@SN@@D@{2}@SN@@D@{2}",  # 8 916 123-45-67, 0532 123 45 67
+    r"(?:@D78@@SN@|@Z@@SN@?)?@D@{3}@SN@@D@{3}@SN@@D@{2}@SN@@D@{2}",  # 8 916 123-45-67, 0532 123 45 67
     r"@D@{2}@SN@@D@{3}@SN@@D@{2}@SN@@D@{2}",  # 90 123 45 67 (Uzbekistan)
     r"@D69@@D@{2}@SN@@D@{2}@SN@@D@{2}@SN@@D@{2}",  # 612 34 56 78 (Spain)
-    r"(?:@Z@@SN@?)?@D69@@D@{4}@SN@@D@{5}",  # 98765 43210 (India)
+    r"(?:@Z@@SN@?|91@SN@)?@D69@@D@{4}@SN@@D@{5}",  # 98765 43210 (India)
     r"@D@{2}@SN@@D9@@D@{4}-@D@{4}",  # 11 98765-4321 (Brazil)
     r"@Z@@D@(?:@S@@D@{2}){4}",  # 01 23 45 67 89
     r"@Z@@D@{2,4}@SN@@D@{3,4}@SN@@D@{3,4}",  # 020 7946 0958, 0912 345 6789, 010 1234 5678
@@ -443,6 +447,8 @@ _PHONE_ALTERNATIVES = (
     r"(?P<pre_kww>" + _STRONG + _WORDS_GAP + r")" + _MOBILE + _end_of_group("kww"),
     # A weak keyword (номер, شماره, nomor, número, ...) just before: a mobile-looking number.
     r"(?P<pre_wk>" + _WEAK + _KEYWORD_GAP + r")" + _MOBILE + _end_of_group("wk"),
+    # A WhatsApp link: the international number without '+'.
+    r"(?P<pre_wa>(?i:wa\.me/))@D@{7,15}" + _end("wa"),
     # National with the area code in parentheses: 8 (916) 123-45-67, (415) 555-2671.
     r"(?P<pre_par>^|"
     + _not_word("+")
