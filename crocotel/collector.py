@@ -2,10 +2,13 @@
 
 The agent Collector (``collector/otelcol-agent.yaml``) redacts every signal a
 second time, outside the bot, with the same RE2 patterns as the in-process
-engine. Its ``transform/redact`` and ``redaction/secret_keys`` processors are a
-generated block between two marker lines; ``crocotel collector-config`` (in
-:mod:`crocotel.cli`) prints that block, ``--write FILE`` replaces it in a config
-file and ``--check FILE`` fails when the file's block has drifted from the rules.
+engine. Its ``transform/redact``, ``redaction/secret_keys`` and
+``transform/secret_marker`` processors are a generated block between two marker
+lines (the last rewrites the redaction processor's fixed ``****`` mask as the
+``[REDACTED:secret]`` marker the process writes); ``crocotel collector-config``
+(in :mod:`crocotel.cli`) prints that block, ``--write FILE`` replaces it in a
+config file and ``--check FILE`` fails when the file's block has drifted from
+the rules.
 
 Escaping, from inside out: a pattern or Go ``regexp.Expand`` replacement becomes
 an OTTL string literal (backslash and double quote escaped), then ``$`` is
@@ -24,6 +27,7 @@ __all__ = [
     "Pattern",
     "check_or_write",
     "extract_block",
+    "marker_statements",
     "render_block",
     "render_patterns",
     "replace_block",
@@ -120,6 +124,28 @@ def transform_statements(patterns: list[Pattern] | None = None) -> dict[str, lis
     return out
 
 
+SECRET_MARKER = "[REDACTED:secret]"
+_MASK = "^\\*\\*\\*\\*$"  # the redaction processor's whole-value mask, and nothing else
+
+
+def marker_statements() -> dict[str, list[list[str]]]:
+    """OTTL statements that turn the redaction processor's ``****`` into ``[REDACTED:secret]``."""
+    mask, marker = _ottl(_MASK), _ottl(SECRET_MARKER)
+    out: dict[str, list[list[str]]] = {}
+    for signal, groups in _MAPS_AND_STRINGS.items():
+        rendered: list[list[str]] = []
+        for maps, _ in groups:
+            statements = [f'replace_all_patterns({target}, "value", {mask}, {marker})' for target in maps]
+            if maps == ("log.attributes",):
+                statements += [
+                    f"replace_pattern(log.body, {mask}, {marker}) where IsString(log.body)",
+                    f'replace_all_patterns(log.body, "value", {mask}, {marker}) where IsMap(log.body)',
+                ]
+            rendered.append(statements)
+        out[signal] = rendered
+    return out
+
+
 def render_block(indent: str = "  ") -> str:
     """The generated processors, between the marker lines, indented to sit under ``processors:``."""
     lines = [BEGIN, "transform/redact:", "  error_mode: ignore"]
@@ -134,6 +160,15 @@ def render_block(indent: str = "  ") -> str:
         "  blocked_key_patterns:",
         f"    - {_yaml(_conf(_secret_key_pattern()))}",
         "  summary: silent",
+        "transform/secret_marker:",
+        "  error_mode: ignore",
+    ]
+    for signal, groups in marker_statements().items():
+        lines.append(f"  {signal}_statements:")
+        for statements in groups:
+            lines.append("    - statements:")
+            lines.extend(f"        - {_yaml(_conf(s))}" for s in statements)
+    lines += [
         END,
     ]
     return "".join(f"{indent}{line}\n" for line in lines)

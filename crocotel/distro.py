@@ -1,12 +1,14 @@
 """The ``opentelemetry_distro`` entry point: how crocotel loads instrumentations.
 
 The providers are built by the configurator; the distro's one job is to hand
-each instrumentation the options it needs from us, such as the token-free URL
-filter and the Bot API hooks for the aiohttp client.
+each instrumentation the options it needs from us: the token-free URL filter
+and the Bot API hooks for the aiohttp client, and crocotel's settings for the
+Telegram instrumentors (which never reach into the bootstrap themselves).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
@@ -15,12 +17,28 @@ from crocotel.redaction.urls import url_filter
 
 __all__ = ["CrocotelDistro"]
 
+_TELEGRAM = frozenset({"aiogram", "python-telegram-bot"})
+_SEMCONV = "OTEL_SEMCONV_STABILITY_OPT_IN"
+
+
+def _telegram_options() -> dict[str, Any]:
+    """``trace_getupdates`` and ``learn_phone`` from what the configurator built (or the environment)."""
+    from crocotel import bootstrap, config
+
+    current = bootstrap.current()
+    settings = current.settings if current is not None else config.load()
+    options: dict[str, Any] = {"trace_getupdates": settings.trace_getupdates}
+    if current is not None and current.redaction.engine.enabled:
+        options["learn_phone"] = current.redaction.engine.learn_phone
+    return options
+
 
 class CrocotelDistro(BaseDistro):  # type: ignore[misc]
     """Loaded by ``opentelemetry-instrument`` before any of the app's code runs."""
 
     def _configure(self, **kwargs: Any) -> None:
-        """Nothing to do here: the configurator validates and builds everything."""
+        """Stable HTTP semantic conventions (``url.full``, seconds) unless the user chose otherwise."""
+        os.environ.setdefault(_SEMCONV, "http")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks,
@@ -34,10 +52,13 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
             start_system_metrics(kwargs.get("meter_provider") or get_meter_provider())
             return
         if entry_point.name == "aiohttp-client":
-            from crocotel.instrumentation import telegram
-            from crocotel.instrumentation._context import settings
+            from crocotel.instrumentation import aiohttp_client
 
-            for key, value in telegram.client_options(settings().trace_getupdates, url_filter).items():
+            options = aiohttp_client.client_options(_telegram_options()["trace_getupdates"], url_filter)
+            for key, value in options.items():
+                kwargs.setdefault(key, value)
+        elif entry_point.name in _TELEGRAM:
+            for key, value in _telegram_options().items():
                 kwargs.setdefault(key, value)
         if entry_point.name == "logging":
             # crocotel's own bridge exports OTLP log records; the instrumentation's handler on the

@@ -143,7 +143,7 @@ class JsonFormatter(CrocotelFormatter):
         quote = self._quote
         fields = record.__dict__
         head = self._heads.get((record.levelname, record.name)) or self.head(record)
-        line = f'{{"timestamp":"{self.clock.timestamp(record)}{head}{quote(record.getMessage())}'
+        line = f'{{"timestamp":"{self.clock.timestamp(record)}{head}{quote(state.message(record))}'
         trace_id = state.trace_id
         if trace_id:
             line += f',"trace_id":"{trace_id}","span_id":"{state.span_id}"'  # hex: nothing to escape
@@ -274,7 +274,7 @@ class TextFormatter(_PlainFormatter):
 
     def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """See :class:`TextFormatter`."""
-        line = f"{self.clock.timestamp(record)}{self.head(record)}{one_line(record.getMessage())}"
+        line = f"{self.clock.timestamp(record)}{self.head(record)}{one_line(state.message(record))}"
         if state.trace_id:
             line += f" [trace_id={state.trace_id} span_id={state.span_id}]"
         line += self._extras(record, state)
@@ -309,9 +309,8 @@ class LogfmtFormatter(_PlainFormatter):
 
     def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """See :class:`LogfmtFormatter`."""
-        line = (
-            f"timestamp={self.clock.timestamp(record)}{self.head(record)}{logfmt_value(record.getMessage())}"
-        )
+        message = logfmt_value(state.message(record))
+        line = f"timestamp={self.clock.timestamp(record)}{self.head(record)}{message}"
         if state.trace_id:
             line += f" trace_id={state.trace_id} span_id={state.span_id}"
         line += self._service + self._extras(record, state)

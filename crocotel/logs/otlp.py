@@ -135,7 +135,7 @@ class OtlpHandler(logging.Handler):
             timestamp=int(record.created * 1e9),
             severity_number=number,
             severity_text=_SEVERITY_TEXT.get(record.levelname, record.levelname),
-            body=record.getMessage(),
+            body=state.message(record),
             attributes=attributes,
         )
         mark_redacted(translated)

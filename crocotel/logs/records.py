@@ -25,7 +25,14 @@ import logging
 from typing import Any
 
 from crocotel.logs.context import current_ids
-from crocotel.logs.fields import exc_info, exception_message, exception_type, extras_of, stacktrace
+from crocotel.logs.fields import (
+    STANDARD_COUNT,
+    exc_info,
+    exception_message,
+    exception_type,
+    extras_of,
+    stacktrace,
+)
 from crocotel.logs.plain import safe_str
 from crocotel.redaction.engine import Redactor
 
@@ -54,6 +61,16 @@ class RecordState(str):
     span_id: str
     exception: tuple[str, str, str] | None
     app_ids: bool
+    _message: str | None
+    _source: tuple[object, object]
+
+    def message(self, record: logging.LogRecord) -> str:
+        """``record.getMessage()``, from the text prepare() already made while msg and args are
+        the same objects (formatting a message costs as much as the rest of a JSON line)."""
+        message = self._message
+        if message is not None and self._source[0] is record.msg and self._source[1] is record.args:
+            return message
+        return record.getMessage()
 
 
 def _new_state(trace_id: str, span_id: str, app_ids: bool) -> RecordState:
@@ -62,6 +79,7 @@ def _new_state(trace_id: str, span_id: str, app_ids: bool) -> RecordState:
     state.span_id = span_id
     state.exception = None
     state.app_ids = app_ids
+    state._message = None
     return state
 
 
@@ -98,7 +116,14 @@ def prepare(record: logging.LogRecord) -> RecordState:
         fields["span_id"] = span_id
     engine = _engine
     try:
-        _redact(record, engine, state)
+        _prepare_message(record, engine, state)
+        if record.exc_info or record.exc_text:
+            _prepare_exception(record, engine, state)
+        if engine.enabled:
+            if record.stack_info:
+                record.stack_info = engine.text(record.stack_info, _SIGNAL)
+            if len(fields) > STANDARD_COUNT:
+                _redact_extras(fields, engine, state.app_ids)
     except Exception:  # a value we could not read: withhold what may hold a secret
         engine.count("error", _SIGNAL)
         if engine.enabled:
@@ -106,45 +131,60 @@ def prepare(record: logging.LogRecord) -> RecordState:
     return state
 
 
-def _redact(record: logging.LogRecord, engine: Redactor, state: RecordState) -> None:
-    text = engine.text
+def _prepare_message(record: logging.LogRecord, engine: Redactor, state: RecordState) -> None:
+    """Format the message once, redact it, and keep the text for crocotel's own outputs."""
     try:
         message = record.getMessage()
     except Exception:  # the handler reports the bad format; what it prints must be clean
-        if isinstance(record.msg, str):
-            record.msg = text(record.msg, _SIGNAL)
-        if record.args:
-            record.args = engine.value(record.args, _SIGNAL)  # type: ignore[assignment]
-    else:
-        redacted = text(message, _SIGNAL)
-        if redacted is not message:
-            record.msg = redacted
-            record.args = None
+        if engine.enabled:
+            if isinstance(record.msg, str):
+                record.msg = engine.text(record.msg, _SIGNAL)
+            if record.args:
+                record.args = engine.value(record.args, _SIGNAL)  # type: ignore[assignment]
+        return
+    redacted = engine.text(message, _SIGNAL)
+    if redacted is not message:
+        record.msg = redacted
+        record.args = None
+    state._message = redacted
+    state._source = (record.msg, record.args)
+
+
+def _prepare_exception(record: logging.LogRecord, engine: Redactor, state: RecordState) -> None:
+    """Describe the exception for crocotel's outputs; withhold it from handlers if it held a secret."""
     info = exc_info(record)
-    if info is not None:
-        exc = info[1]
-        trace = stacktrace(info)
-        clean_trace = text(trace, _SIGNAL)
-        state.exception = (exception_type(exc), text(exception_message(exc), _SIGNAL), clean_trace)
-        if clean_trace is not trace:
-            record.exc_text = clean_trace
-            record.exc_info = None
-    elif record.exc_text:
-        record.exc_text = text(record.exc_text, _SIGNAL)
-    if record.stack_info:
-        record.stack_info = text(record.stack_info, _SIGNAL)
-    fields = record.__dict__
-    for key, value in list(extras_of(fields, state.app_ids)):
+    if info is None:
+        if record.exc_text:
+            record.exc_text = engine.text(record.exc_text, _SIGNAL)
+        return
+    exc = info[1]
+    trace = stacktrace(info)
+    clean_trace = engine.text(trace, _SIGNAL)
+    state.exception = (exception_type(exc), engine.text(exception_message(exc), _SIGNAL), clean_trace)
+    if clean_trace is not trace:
+        record.exc_text = clean_trace
+        record.exc_info = None
+
+
+def _redact_extras(fields: dict[str, Any], engine: Redactor, app_ids: bool) -> None:
+    """Redact the ``extra`` fields in place; values with nothing to redact stay the same objects."""
+    changes: dict[str, Any] = {}
+    for key, value in extras_of(fields, app_ids):
         if engine.is_sensitive_key(key):
             replacement = engine.keyed(value, key, _SIGNAL)
             if replacement is not None:
-                fields[key] = replacement
+                changes[key] = replacement
                 continue
-        if isinstance(value, _PLAIN_TYPES):
+        if value.__class__ is str:
+            replacement = engine.text(value, _SIGNAL)
+        elif isinstance(value, _PLAIN_TYPES):
             continue
-        replacement = _safe_value(engine, value)
+        else:
+            replacement = _safe_value(engine, value)
         if replacement is not value:
-            fields[key] = replacement
+            changes[key] = replacement
+    if changes:
+        fields.update(changes)
 
 
 def _safe_value(engine: Redactor, value: Any) -> Any:
@@ -167,6 +207,7 @@ def _withhold(record: logging.LogRecord, state: RecordState) -> None:
     record.exc_text = None
     record.stack_info = None
     state.exception = None
+    state._message = None
     fields = record.__dict__
     for key, value in list(extras_of(fields, state.app_ids)):
         if not isinstance(value, _PLAIN_TYPES):

@@ -12,12 +12,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 import re2
 
-from crocotel.redaction.rules import PHONE_KEY_PATTERN, PRECHECK_MARKERS, RULES, SECRET_KEY_PATTERN, Rule
+from crocotel.redaction.rules import (
+    DIGIT_ZEROS,
+    PHONE_KEY_PATTERN,
+    PRECHECK_MARKERS,
+    RULES,
+    SECRET_KEY_PATTERN,
+    Rule,
+)
 
 __all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "NullRedactor", "Redactor"]
 
@@ -73,6 +81,9 @@ class _Compiled:
         # memory on the short inputs it is given (it would then report no match).
         self.markers = re2.Set.SearchSet(markers)
         self.markers.Add("|".join(re2.escape(m) for m in PRECHECK_MARKERS))
+        # Index 1: a digit of another script (the rules match those too). In the same set, so
+        # that one pass over the bytes answers both; ASCII text never enters its states.
+        self.markers.Add("[" + "".join(f"\\x{{{z:04X}}}-\\x{{{z + 9:04X}}}" for z in DIGIT_ZEROS[1:]) + "]")
         self.markers.Compile()
         self.secret_key = re2.compile(SECRET_KEY_PATTERN, _options())
         self.phone_key = re2.compile(PHONE_KEY_PATTERN, _options())
@@ -127,7 +138,12 @@ class Redactor:
                 if size < _MIN_LENGTH:
                     return value
                 digits = size - len(data.translate(None, _DIGITS)) >= _MIN_DIGITS
-                markers = _MARKERS(data) is not None
+                hits = _MARKERS(data)
+                if hits is None:
+                    markers = False
+                else:
+                    markers = 0 in hits
+                    digits = digits or 1 in hits
                 if not (digits or markers):
                     if size <= _CLEAN_MAX_LENGTH and value.__class__ is str:
                         self._remember_clean(value, False, generation)
@@ -209,7 +225,9 @@ class Redactor:
     def _apply(self, rule: _CompiledRule, data: bytes, signal: str) -> bytes:
         pieces: list[bytes] | None = None
         last = 0
-        for match in rule.regex.finditer(data):
+        search = rule.regex.search
+        match = search(data)
+        while match is not None:
             start, end = match.span()
             for group in rule.pre:
                 group_start, group_end = match.span(group)
@@ -222,14 +240,16 @@ class Redactor:
                     end = group_start
                     break
             found = data[start:end]
-            if not found or found.startswith(_MARK):
-                continue  # already redacted (idempotent, also across the Collector)
-            if pieces is None:
-                pieces = []
-            pieces.append(data[last:start])
-            pieces.append(self._marker(rule.kind, found))
-            last = end
-            self.count(rule.kind, signal)
+            if found and not found.startswith(_MARK):  # else already redacted (idempotent)
+                if pieces is None:
+                    pieces = []
+                pieces.append(data[last:start])
+                pieces.append(self._marker(rule.kind, found))
+                last = end
+                self.count(rule.kind, signal)
+            # The next search starts where the kept context after this match begins, so that
+            # context can be the context before the next number ("+7 916 ... +44 20 ...").
+            match = search(data, max(end, match.start() + 1))
         if pieces is None:
             return data
         pieces.append(data[last:])
@@ -237,7 +257,7 @@ class Redactor:
 
     def _marker(self, kind: str, found: bytes) -> bytes:
         if kind == "phone" and self._hash_key is not None:
-            return b"[REDACTED:phone:" + self._digest(found.translate(None, _NOT_DIGITS)) + b"]"
+            return b"[REDACTED:phone:" + self._digest(_ascii_digits(found)) + b"]"
         return b"[REDACTED:" + kind.encode() + b"]"
 
     def _digest(self, digits: bytes) -> bytes:
@@ -284,8 +304,7 @@ class Redactor:
             self.count("secret", signal)
             return SECRET
         if isinstance(value, (str, int)) and not isinstance(value, bool) and self._is_phone_key(key):
-            data = str(value).encode("utf-8", "replace")
-            digits = data.translate(None, _NOT_DIGITS)
+            digits = _ascii_digits(str(value).encode("utf-8", "replace"))
             if len(digits) >= _MIN_DIGITS:
                 self.count("phone", signal)
                 return self._marker("phone", digits).decode()
@@ -427,3 +446,11 @@ def _to_str(value: object) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
+
+
+def _ascii_digits(data: bytes) -> bytes:
+    """The decimal digits of UTF-8 ``data``, in any script, as ASCII digits ("۰۹۱" -> b"091")."""
+    if data.isascii():
+        return data.translate(None, _NOT_DIGITS)
+    text = data.decode("utf-8", "replace")
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal()).encode()
