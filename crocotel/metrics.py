@@ -30,6 +30,7 @@ BUCKETS_BY_NAME: dict[str, tuple[float, ...]] = {
     "telegram.api.duration": (*BUCKETS_S[1:], 90.0),
     "telegram.update.lag": (*_LONG, 21600.0, 86400.0),
     "telegram.api.retry_after": (*_LONG, 14400.0, 86400.0),
+    "crocotel.event_loop.lag": (0.001, 0.0025, *BUCKETS_S[:-1]),
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
 
 from crocotel._version import __version__
+from crocotel.metrics import BUCKETS_BY_NAME
 
 __all__ = ["SYSTEM_METRICS", "RuntimeMetrics", "start_system_metrics", "stop_system_metrics"]
 
@@ -39,7 +40,7 @@ SYSTEM_METRICS: dict[str, list[str] | None] = {
 }
 """The process and runtime subset of opentelemetry-instrumentation-system-metrics we turn on."""
 
-LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LAG_BUCKETS_S = BUCKETS_BY_NAME["crocotel.event_loop.lag"]
 
 
 def _process_start() -> float:
