@@ -116,6 +116,11 @@ VARIABLES: tuple[Variable, ...] = (
         "false",
         "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
     ),
+    Variable(
+        "CROCOTEL_ERROR_FINGERPRINTS",
+        "100",
+        "fingerprints with their own label in crocotel_errors_total; later ones count as other",
+    ),
 )
 
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
@@ -163,6 +168,7 @@ class Settings:
     redact: bool = True
     redact_hash_key: bytes | None = None
     trace_getupdates: bool = False
+    error_fingerprints: int = 100
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -418,6 +424,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
     trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
+    error_fingerprints = r.get(
+        "CROCOTEL_ERROR_FINGERPRINTS", POSITIVE_INT, 100, "custom error fingerprint limit (using 100)"
+    )
 
     return Settings(
         sdk_disabled=sdk_disabled,
@@ -443,6 +452,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         redact=redact,
         redact_hash_key=hash_key.encode() if hash_key else None,
         trace_getupdates=trace_getupdates,
+        error_fingerprints=error_fingerprints,
         problems=tuple(r.problems),
     )
 

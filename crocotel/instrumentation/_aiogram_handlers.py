@@ -21,6 +21,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation._aiogram_names import HandlerNames, names_of
 from crocotel.instrumentation._aiogram_updates import CURRENT, UpdateState
 from crocotel.instrumentation.botapi import OTHER
@@ -106,6 +107,7 @@ class HandlerTracer:
         try:
             error_type = type(exc).__qualname__
             span.record_exception(exc)
+            errors.report(exc, "handler", recorded=True)
             span.set_attribute("error.type", error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
             if state.error_type is None:

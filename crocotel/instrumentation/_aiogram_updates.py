@@ -24,6 +24,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation import _context
 from crocotel.instrumentation._aiogram_names import HandlerNames
 from crocotel.instrumentation._context import DeliveredUpdates
@@ -159,6 +160,7 @@ class UpdateTracer:
                 error_type = state.error_type or type(exc).__qualname__
                 if not state.exception_recorded:
                     span.record_exception(exc)
+                    errors.report(exc, "handler", recorded=True)
             elif state.error_type is not None:
                 outcome = "error"
                 error_type = state.error_type
