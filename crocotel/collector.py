@@ -3,9 +3,9 @@
 The agent Collector (``collector/otelcol-agent.yaml``) redacts every signal a
 second time, outside the bot, with the same RE2 patterns as the in-process
 engine. Its ``transform/redact`` and ``redaction/secret_keys`` processors are a
-generated block between two marker lines; ``crocotel collector-config`` prints
-that block, ``--write FILE`` replaces it in a config file and ``--check FILE``
-fails when the file's block has drifted from the rules.
+generated block between two marker lines; ``crocotel collector-config`` (in
+:mod:`crocotel.cli`) prints that block, ``--write FILE`` replaces it in a config
+file and ``--check FILE`` fails when the file's block has drifted from the rules.
 
 Escaping, from inside out: a pattern or Go ``regexp.Expand`` replacement becomes
 an OTTL string literal (backslash and double quote escaped), then ``$`` is
@@ -15,8 +15,6 @@ single-quoted scalar.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ __all__ = [
     "BEGIN",
     "END",
     "Pattern",
-    "add_subcommand",
+    "check_or_write",
     "extract_block",
     "render_block",
     "render_patterns",
@@ -164,34 +162,21 @@ def replace_block(text: str) -> str:
     return "".join([*lines[:first], render_block(indent), *lines[last + 1 :]])
 
 
-def _command(args: argparse.Namespace) -> int:
-    if args.write is None and args.check is None:
-        sys.stdout.write(render_block())
-        return 0
-    path = Path(args.write or args.check)
+def check_or_write(path: Path, *, write: bool) -> tuple[int, str]:
+    """Check (or with ``write``, refresh) the generated block of the config file at ``path``.
+
+    Returns an exit status and a message for the operator: 0 when the file is current (or was
+    rewritten), 1 when it is stale, 2 when it has no generated block.
+    """
     text = path.read_text(encoding="utf-8")
     try:
         fresh = replace_block(text)
     except ValueError as exc:
-        print(f"crocotel collector-config: {path}: {exc}", file=sys.stderr)
-        return 2
-    if args.write is not None:
+        return 2, f"crocotel collector-config: {path}: {exc}"
+    if write:
         if fresh != text:
             path.write_text(fresh, encoding="utf-8")
-        return 0
+        return 0, ""
     if fresh != text:
-        print(f"crocotel collector-config: {path} is stale; run: crocotel collector-config --write {path}")
-        return 1
-    return 0
-
-
-def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``crocotel collector-config`` on the CLI's subparsers."""
-    parser = sub.add_parser(
-        "collector-config",
-        help="print the agent Collector's redaction processors, rendered from the redaction rules",
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--write", metavar="FILE", help="replace the generated block in FILE")
-    where.add_argument("--check", metavar="FILE", help="exit 1 if FILE's generated block is stale")
-    parser.set_defaults(func=_command)
+        return 1, f"crocotel collector-config: {path} is stale; run: crocotel collector-config --write {path}"
+    return 0, ""

@@ -42,3 +42,12 @@ _re2_options.never_capture  # type: ignore[attr-defined]
 # documentation fields: rendered in docs and kept next to the data they explain
 config.Variable.meaning
 rules.Rule.note
+
+# OpenTelemetry API globals that reset_telemetry() clears (read by the API, not by us)
+_otel_globals: object
+_otel_globals._TRACER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._TRACER_PROVIDER  # type: ignore[attr-defined]
+_otel_globals._METER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._METER_PROVIDER  # type: ignore[attr-defined]
+_otel_globals._LOGGER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._LOGGER_PROVIDER  # type: ignore[attr-defined]

@@ -192,6 +192,7 @@ def start_prometheus(config: Path, workdir: Path) -> Server:
         f"--config.file={config}",
         f"--storage.tsdb.path={workdir / 'prom-data'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        "--rules.alert.resend-delay=2s",  # alerts fired before Alertmanager was known are resent soon
     ]
     return start(command, f"http://127.0.0.1:{port}", "/-/ready", workdir / "prometheus.log")
 

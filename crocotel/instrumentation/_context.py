@@ -62,4 +62,6 @@ def redactor() -> Redactor | None:
     from crocotel import bootstrap
 
     current = bootstrap.current()
-    return current.redactor if current is not None else None
+    if current is None or not current.redaction.engine.enabled:
+        return None
+    return current.redaction.engine

@@ -19,7 +19,7 @@ import re2
 
 from crocotel.redaction.rules import PHONE_KEY_PATTERN, PRECHECK_MARKERS, RULES, SECRET_KEY_PATTERN, Rule
 
-__all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "Redactor"]
+__all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "NullRedactor", "Redactor"]
 
 ERROR = "[REDACTED:error]"
 SECRET = "[REDACTED:secret]"
@@ -85,6 +85,8 @@ _MARKERS = _COMPILED.markers.Match
 class Redactor:
     """Redacts bot tokens, phone numbers and secrets; counts what it redacted."""
 
+    enabled = True
+
     def __init__(self, *, hash_key: bytes | None = None) -> None:
         self._hash_key = bytes(hash_key) if hash_key else None
         self._counts: dict[tuple[str, str], int] = {}
@@ -137,7 +139,7 @@ class Redactor:
                 self._remember_clean(value, digits, generation)
             return value
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return ERROR
 
     def _remember_clean(self, value: str, digits: bool, generation: int) -> None:
@@ -227,7 +229,7 @@ class Redactor:
             pieces.append(data[last:start])
             pieces.append(self._marker(rule.kind, found))
             last = end
-            self._count(rule.kind, signal)
+            self.count(rule.kind, signal)
         if pieces is None:
             return data
         pieces.append(data[last:])
@@ -254,7 +256,7 @@ class Redactor:
                     return keyed
             return self._walk(value, signal, 0, [MAX_NODES], set())
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return ERROR
 
     def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
@@ -271,7 +273,7 @@ class Redactor:
                     out[key] = new
             return attrs if out is None else out
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return {}
 
     def keyed(self, value: object, key: object, signal: str) -> object | None:
@@ -279,13 +281,13 @@ class Redactor:
         if not isinstance(key, str) or value is None or (isinstance(value, str) and not value):
             return None
         if self.is_secret_key(key):
-            self._count("secret", signal)
+            self.count("secret", signal)
             return SECRET
         if isinstance(value, (str, int)) and not isinstance(value, bool) and self._is_phone_key(key):
             data = str(value).encode("utf-8", "replace")
             digits = data.translate(None, _NOT_DIGITS)
             if len(digits) >= _MIN_DIGITS:
-                self._count("phone", signal)
+                self.count("phone", signal)
                 return self._marker("phone", digits).decode()
         return None
 
@@ -300,12 +302,12 @@ class Redactor:
             try:
                 text = str(value)
             except Exception:  # drop this one value, keep its siblings
-                self._count("error", signal)
+                self.count("error", signal)
                 return ERROR
             return self.text(text, signal)
         budget[0] -= 1
         if depth >= MAX_DEPTH or budget[0] < 0 or id(value) in active:
-            self._count("limit", signal)
+            self.count("limit", signal)
             return LIMIT
         active.add(id(value))
         try:
@@ -374,7 +376,8 @@ class Redactor:
         cache[key] = result
         return result
 
-    def _count(self, kind: str, signal: str) -> None:
+    def count(self, kind: str, signal: str) -> None:
+        """Count one redaction of ``kind`` in ``signal`` (adapters count the values they drop)."""
         counts = self._counts
         counts[(kind, signal)] = counts.get((kind, signal), 0) + 1
 
@@ -385,6 +388,38 @@ class Redactor:
     def patterns(self) -> list[tuple[str, str, str]]:
         """(kind, RE2 pattern, Go replacement template) in the order they run."""
         return [(rule.kind, rule.pattern, rule.replacement) for rule in RULES]
+
+
+class NullRedactor(Redactor):
+    """The engine when ``CROCOTEL_REDACT=off``: every value passes through unchanged.
+
+    Callers hold one engine object either way, so no call site asks whether redaction is on.
+    """
+
+    enabled = False
+
+    def text(self, value: str, signal: str = "api") -> str:
+        """``value`` itself."""
+        return value
+
+    def value(self, value: object, signal: str = "api", key: str | None = None) -> object:
+        """``value`` itself."""
+        return value
+
+    def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
+        """``attrs`` itself."""
+        return attrs
+
+    def keyed(self, value: object, key: object, signal: str) -> object | None:
+        """Never a replacement."""
+        return None
+
+    def is_sensitive_key(self, key: str) -> bool:
+        """No key is treated specially."""
+        return False
+
+    def learn_phone(self, value: str) -> None:
+        """Nothing to learn."""
 
 
 def _to_str(value: object) -> str:
