@@ -123,7 +123,8 @@ def selectors(expr: str) -> list[Selector]:
 def http_json(url: str, data: bytes | None = None, timeout: float = 5.0) -> Any:
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read().decode("utf-8"))
+        body = response.read().decode("utf-8")
+    return json.loads(body) if body else None
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
