@@ -377,7 +377,6 @@ class _Hooks:
                 hooks.on_loop(context)
             hooks.loop_original(loop, context)
 
-        call_exception_handler.__wrapped__ = self.loop_original  # type: ignore[attr-defined]
         self.loop_hook = call_exception_handler
 
     def on_sys(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
