@@ -159,8 +159,17 @@ def fingerprint(exc: BaseException, frames: int = FRAMES) -> Fingerprint:
     none (the failure is entirely inside libraries) the innermost library frames stand in, then
     the stdlib's. No line numbers and no message text take part.
     """
+    tb = exc.__traceback__
+    codes: list[Any] = []
+    while tb is not None:
+        codes.append(tb.tb_frame)
+        tb = tb.tb_next
+    key = (type(exc), frames, *(f.f_code for f in codes))
+    known = _FINGERPRINTS.get(key)
+    if known is not None:  # one call site fails again: no module lookups, no hashing
+        return known
     found: list[list[str]] = [[], [], []]  # app, library, stdlib; innermost last
-    for frame, _line in traceback.walk_tb(exc.__traceback__):
+    for frame in codes:
         module = _module_of(frame.f_globals)
         code = frame.f_code
         kind = _KINDS.kind(code.co_filename, module)
@@ -172,7 +181,14 @@ def fingerprint(exc: BaseException, frames: int = FRAMES) -> Fingerprint:
     digest = hashlib.sha256("\n".join((full_type, *picked)).encode()).hexdigest()[:12]
     readable = picked[0].rpartition(":")[2].rpartition(".")[2] if picked else type(exc).__name__
     readable = _READABLE.sub("_", readable)[:32] or "error"
-    return Fingerprint(digest, f"{readable}-{digest}", error_type(exc), picked)
+    made = Fingerprint(digest, f"{readable}-{digest}", error_type(exc), picked)
+    if len(_FINGERPRINTS) >= _KINDS_MAX:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[key] = made
+    return made
+
+
+_FINGERPRINTS: dict[tuple[Any, ...], Fingerprint] = {}  # by type and code objects (bounded)
 
 
 # -- the reporter ---------------------------------------------------------------------------
