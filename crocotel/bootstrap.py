@@ -58,6 +58,7 @@ class Telemetry:
     uninstall_logs: Callable[[], None] | None = None
     health: Health | None = None
     guard: CardinalityGuard | None = None
+    uninstall_errors: Callable[[], None] | None = None
     _closed: bool = False
 
     @property
@@ -105,6 +106,8 @@ class Telemetry:
         if self._closed:
             return True
         self._closed = True
+        if self.uninstall_errors is not None:  # before the meter provider stops counting
+            self.uninstall_errors()
         limit = self.settings.shutdown_timeout if timeout is None else timeout
         self._final_attempt_only()
         finished = lifecycle.run_parallel([p.shutdown for p in self._providers()], limit)
@@ -206,6 +209,7 @@ def _build(t: Telemetry) -> None:
     if s.logs_enabled:
         t.logger_provider = _logger_provider(t, resource)
     t.uninstall_logs = _install_logging(t)
+    t.uninstall_errors = _install_errors(t)
 
 
 _HOT_PATH_METERS = metrics_api.NoOpMeterProvider()
@@ -412,4 +416,16 @@ def _install_logging(t: Telemetry) -> Callable[[], None]:
         service_name=t.settings.service_name,
         logger_provider=t.logger_provider,
         redactor=t.redaction.engine,
+    )
+
+
+def _install_errors(t: Telemetry) -> Callable[[], None]:
+    """Error reporting: the hooks, the ``crocotel.errors`` counter, redacted error log lines."""
+    from crocotel import errors
+
+    engine = t.redaction.engine
+    return errors.install(
+        meter_provider=t.meter_provider,
+        redact=(lambda text: engine.text(text, "logs")) if t.settings.redact else None,
+        limit=t.settings.error_fingerprints,
     )

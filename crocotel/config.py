@@ -499,6 +499,14 @@ METRICS_CARDINALITY_LIMIT = _v(
     "custom cardinality limit (using 2000)",
     "cardinality_limit",
 )
+ERROR_FINGERPRINTS = _v(
+    "CROCOTEL_ERROR_FINGERPRINTS",
+    POSITIVE_INT,
+    100,
+    "error fingerprints with their own label in crocotel_errors_total; later ones count as other",
+    "custom error fingerprint limit (using 100)",
+    "error_fingerprints",
+)
 
 VARIABLES: tuple[Variable[Any], ...] = (
     SDK_DISABLED,
@@ -530,6 +538,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     READY_POLL_WINDOW,
     READY_API_FAILURE_WINDOW,
     METRICS_CARDINALITY_LIMIT,
+    ERROR_FINGERPRINTS,
 )
 """Every variable crocotel reads, in the order ``crocotel config`` and the docs show them."""
 
@@ -603,6 +612,7 @@ class Settings:
     ready_poll_window: float = READY_POLL_WINDOW.default
     ready_api_failure_window: float = READY_API_FAILURE_WINDOW.default
     cardinality_limit: int = METRICS_CARDINALITY_LIMIT.default
+    error_fingerprints: int = ERROR_FINGERPRINTS.default
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 

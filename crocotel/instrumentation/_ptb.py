@@ -28,6 +28,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation._api_calls import CURRENT_CALL, ApiCalls, Failure
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import (
@@ -186,6 +187,7 @@ class PtbTracer:
                 return None
             kind = error_type(exc)
             span.record_exception(exc)
+            errors.report(exc, "handler", recorded=True)
             span.set_attribute(ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, kind))
             if state.error_type is None:
@@ -208,6 +210,7 @@ class PtbTracer:
             if job_span is not None and isinstance(error, BaseException):
                 kind = error_type(error)
                 job_span.record_exception(error)
+                errors.report(error, "job", recorded=True)
                 job_span.set_attribute(ERROR_TYPE, kind)
                 job_span.set_status(Status(StatusCode.ERROR, kind))
         return await wrapped(*args, **kwargs)
