@@ -260,7 +260,11 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     if "console" in s.metrics_exporters:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
-        exporters.append(ConsoleMetricExporter())
+        exporters.append(
+            RedactingMetricExporter(ConsoleMetricExporter(), t.redactor)
+            if t.redactor
+            else ConsoleMetricExporter()
+        )
     t.push_readers = [
         PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms)
         for e in exporters
