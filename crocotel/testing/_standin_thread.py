@@ -62,6 +62,11 @@ class BotApiThread:
         """A snapshot of every authorized call as (method, parameters)."""
         return self._call(lambda: list(self.standin.calls))
 
+    @property
+    def waiting_polls(self) -> int:
+        """How many getUpdates calls are waiting for updates right now."""
+        return self._call(lambda: self.standin.waiting_polls)
+
     def push_message(
         self,
         text: str,
