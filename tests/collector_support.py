@@ -2,7 +2,7 @@
 
 The binary comes from ``scripts/build-collector`` (``scripts/test`` exports its
 output as ``CROCOTEL_OTELCOL``). Without that variable the newest binary built
-from the current manifest under ``.cache/otelcol/`` is used. When there is none,
+from the current manifest in the build cache (``cache_dir()``) is used. When there is none,
 the tests skip locally and fail under ``CI=true``.
 """
 
@@ -32,12 +32,20 @@ _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 20.0
 
 
+def cache_dir() -> Path:
+    """Where scripts/build-collector and scripts/build-jaeger keep binaries (scripts/go-cache.sh)."""
+    if os.environ.get("CROCOTEL_CACHE_DIR"):
+        return Path(os.environ["CROCOTEL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crocotel"
+
+
 def _cached_binary() -> Path | None:
-    """The newest binary under .cache/otelcol/ that was built from the current manifest."""
+    """The newest binary in the build cache that was built from the current manifest."""
     manifest = MANIFEST.read_bytes()
     found = [
         d / "otelcol-crocotel"
-        for d in (REPO / ".cache" / "otelcol").glob("otelcol-crocotel-*")
+        for d in (cache_dir() / "otelcol").glob("otelcol-crocotel-*")
         if (d / "builder-config.yaml").is_file() and (d / "builder-config.yaml").read_bytes() == manifest
     ]
     found = [b for b in found if os.access(b, os.X_OK)]
