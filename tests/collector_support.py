@@ -64,6 +64,28 @@ def otelcol_binary() -> Path:
     pytest.skip(reason + BUILD_HINT)
 
 
+JAEGER_HINT = "build it with scripts/build-jaeger and export CROCOTEL_JAEGER=<the path it prints>"
+
+
+def jaeger_binary() -> Path:
+    """Path of a Jaeger v2 binary (CROCOTEL_JAEGER, else the newest in the build cache).
+
+    Skips the test when there is none; fails it under CI=true, where scripts/test builds one.
+    """
+    env = os.environ.get("CROCOTEL_JAEGER", "")
+    if env:
+        binary: Path | None = Path(env)
+    else:
+        found = [b for b in (cache_dir() / "jaeger").glob("jaeger-*/jaeger") if os.access(b, os.X_OK)]
+        binary = max(found, key=lambda b: b.stat().st_mtime) if found else None
+    if binary is not None and binary.is_file() and os.access(binary, os.X_OK):
+        return binary
+    reason = f"no Jaeger binary ({'CROCOTEL_JAEGER=' + env if env else 'CROCOTEL_JAEGER unset'}); "
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + JAEGER_HINT)
+    pytest.skip(reason + JAEGER_HINT)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -131,9 +153,19 @@ def agent_env(storage: Path, traces: str, logs: str, error_logs: str, metrics: s
     }
 
 
-def start_agent(binary: Path, env: dict[str, str], log_path: Path, config: Path = AGENT_CONFIG) -> Agent:
-    """Start the Collector and wait until its health check answers 200."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CROCOTEL_COLLECTOR_")}
+def start_agent(
+    binary: Path,
+    env: dict[str, str],
+    log_path: Path,
+    config: Path = AGENT_CONFIG,
+    prefix: str = "CROCOTEL_COLLECTOR_",
+) -> Agent:
+    """Start the Collector and wait until its health check answers 200.
+
+    ``prefix`` names the config's variables: CROCOTEL_COLLECTOR_ (the agent) or
+    CROCOTEL_GATEWAY_ (the gateway); both take the same endpoint variables.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     full_env.update(env)
     log_file = log_path.open("ab")
     process = subprocess.Popen(
@@ -145,10 +177,10 @@ def start_agent(binary: Path, env: dict[str, str], log_path: Path, config: Path 
     log_file.close()
     agent = Agent(
         process=process,
-        otlp_http="http://" + env["CROCOTEL_COLLECTOR_OTLP_HTTP_ENDPOINT"],
-        otlp_grpc=env["CROCOTEL_COLLECTOR_OTLP_GRPC_ENDPOINT"],
-        telemetry=f"http://127.0.0.1:{env['CROCOTEL_COLLECTOR_TELEMETRY_PORT']}/metrics",
-        health="http://" + env["CROCOTEL_COLLECTOR_HEALTH_ENDPOINT"] + "/",
+        otlp_http="http://" + env[prefix + "OTLP_HTTP_ENDPOINT"],
+        otlp_grpc=env[prefix + "OTLP_GRPC_ENDPOINT"],
+        telemetry=f"http://127.0.0.1:{env[prefix + 'TELEMETRY_PORT']}/metrics",
+        health="http://" + env[prefix + "HEALTH_ENDPOINT"] + "/",
         log_path=log_path,
         env=env,
     )
@@ -176,8 +208,14 @@ def stop_agent(agent: Agent) -> int:
 
 
 @contextmanager
-def running_agent(binary: Path, env: dict[str, str], log_path: Path) -> Iterator[Agent]:
-    agent = start_agent(binary, env, log_path)
+def running_agent(
+    binary: Path,
+    env: dict[str, str],
+    log_path: Path,
+    config: Path = AGENT_CONFIG,
+    prefix: str = "CROCOTEL_COLLECTOR_",
+) -> Iterator[Agent]:
+    agent = start_agent(binary, env, log_path, config, prefix)
     try:
         yield agent
     finally:
