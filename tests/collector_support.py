@@ -117,6 +117,21 @@ def metric_values(text: str, name: str) -> list[float]:
     return values
 
 
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of metric ``name``'s samples whose labels include ``labels``, in a Prometheus text page."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            found = dict(_LABEL.findall(match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(match.group(3))
+    return total
+
+
 @dataclass
 class Agent:
     """A running agent Collector and the loopback addresses it uses."""
