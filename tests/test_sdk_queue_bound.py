@@ -54,5 +54,7 @@ def test_queue_bound_holds_memory_flat_and_counts_drops() -> None:
     }
     total = WAVES * PER_WAVE
     dropped = processed.get("queue_full", 0)
-    # at most the queue and one batch in flight escaped the count; nothing was dropped twice
-    assert total - 2 * QUEUE <= dropped <= total, processed
+    handed = sum(value for error_type, value in processed.items() if error_type != "queue_full")
+    # every span was dropped, handed to the (failing) exporter, or still waits in the queue
+    assert total - QUEUE <= dropped + handed <= total, processed
+    assert dropped >= 0.9 * total, processed  # with the Collector down, nearly all of them
