@@ -15,9 +15,15 @@ the same paced stream of messages (echo texts and ``/start``), in the same run:
 
 CPU time is the bot process's user+system time read from /proc after
 ``--warmup`` replies and again ``--updates`` replies later: the steady state,
-free of imports, start-up and shutdown. Spans per update are all spans
-received over all updates. The configurations take turns, ``--runs`` times;
+free of imports, start-up and shutdown. Spans and log records per update are
+all received over all updates. The configurations take turns, ``--runs`` times;
 medians are reported. Prints one JSON line at the end (Linux only).
+
+The verdict counts only if the work was done: every run of a telemetry
+configuration must deliver at least its floor of spans and log records per
+update (``FLOORS``: crocotel's update, handler and sendMessage spans and the
+bot's log line; the stock distro's HTTP client spans), and the plain runs none.
+Otherwise the benchmark stops with an error instead of reporting a ratio.
 
     .venv/bin/python benchmarks/bench_bot_overhead.py [--updates 2000] [--rate 200] [--runs 3]
 """
@@ -45,6 +51,10 @@ from crocotel.testing import BotApiThread, OtlpReceiver  # noqa: E402
 
 VENV = Path(sys.executable).parent
 TEXTS = ("hello", "how are you?", "/start", "what's new", "good morning!")
+# (spans, log records) per update each configuration must deliver for its timing to mean anything:
+# crocotel traces update -> handler -> sendMessage and exports the bot's "echoing" line (4 texts in 5);
+# the stock distro traces at least the HTTP call of each reply and exports no logs by default.
+FLOORS = {"plain": (0.0, 0.0), "stock_plain": (0.0, 0.0), "crocotel": (3.0, 0.8), "stock": (1.0, 0.0)}
 
 
 def free_port() -> int:
@@ -118,8 +128,8 @@ def wait_sent(api: BotApiThread, count: int, proc: subprocess.Popen[bytes], time
 
 def run_once(
     config: str, warmup: int, measured: int, rate: float, workdir: Path, stock: Path
-) -> tuple[float, float]:
-    """(CPU seconds per update in the steady state, spans per update) for one bot process.
+) -> tuple[float, float, float]:
+    """(CPU seconds per update in the steady state, spans per update, log records per update).
 
     The bot's CPU time is read when ``warmup`` replies were sent and again
     ``measured`` replies later, so imports, start-up and shutdown are left out.
@@ -153,14 +163,31 @@ def run_once(
                 proc.wait(10)
         if code != 0:
             raise SystemExit(f"{config}: exit status {code}")
-        spans = -1
-        for _ in range(50):  # the exporters flushed at exit; wait until the count settles
+        spans = records = -1
+        for _ in range(50):  # the exporters flushed at exit; wait until the counts settle
             time.sleep(0.1)
-            now = len(receiver.spans())
-            if now == spans:
+            now = len(receiver.spans()), len(receiver.logs())
+            if now == (spans, records):
                 break
-            spans = now
-        return (after - before) / measured, spans / total
+            spans, records = now
+        check_work(config, spans / total, records / total)
+        return (after - before) / measured, spans / total, records / total
+
+
+def check_work(config: str, spans: float, records: float) -> None:
+    """Stop unless the run delivered its floor of telemetry (and the plain runs none)."""
+    span_floor, record_floor = FLOORS[config]
+    if config in ("plain", "stock_plain"):
+        if spans or records:
+            raise SystemExit(
+                f"{config}: {spans:.2f} spans and {records:.2f} records per update without telemetry"
+            )
+        return
+    if spans < span_floor or records < record_floor:
+        raise SystemExit(
+            f"{config}: {spans:.2f} spans and {records:.2f} log records per update, below the floor of "
+            f"{span_floor} and {record_floor}: the telemetry was not produced, so its cost means nothing"
+        )
 
 
 def main() -> int:
@@ -176,14 +203,19 @@ def main() -> int:
     workdir = bot_copy()
     per_update: dict[str, list[float]] = {c: [] for c in configs}
     spans_per_update: dict[str, list[float]] = {c: [] for c in configs}
+    records_per_update: dict[str, list[float]] = {c: [] for c in configs}
     try:
         for run in range(args.runs):
             for config in configs:
-                seconds, spans = run_once(config, args.warmup, args.updates, args.rate, workdir, stock)
+                seconds, spans, records = run_once(
+                    config, args.warmup, args.updates, args.rate, workdir, stock
+                )
                 per_update[config].append(seconds)
                 spans_per_update[config].append(spans)
+                records_per_update[config].append(records)
                 print(
-                    f"run {run + 1} {config:<12} {seconds * 1e3:.3f} ms CPU/update, {spans:.2f} spans/update",
+                    f"run {run + 1} {config:<12} {seconds * 1e3:.3f} ms CPU/update, "
+                    f"{spans:.2f} spans and {records:.2f} log records/update",
                     file=sys.stderr,
                 )
     finally:
@@ -204,6 +236,12 @@ def main() -> int:
             for c, v in spans_per_update.items()
             if c in ("crocotel", "stock")
         },
+        "log_records_per_update": {
+            c: round(statistics.median(v), 2)
+            for c, v in records_per_update.items()
+            if c in ("crocotel", "stock")
+        },
+        "floors_spans_records_per_update": {c: FLOORS[c] for c in configs},
     }
     if "stock" in cpu:
         crocotel_overhead = cpu["crocotel"] - cpu["plain"]

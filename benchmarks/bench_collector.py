@@ -6,8 +6,11 @@ run: ``on`` is collector/otelcol-agent.yaml as shipped, ``off`` the same with
 pre-encoded OTLP/HTTP request (spans with bot tokens, phone numbers and secrets in
 their attributes, like a chatty bot would send) is posted by a few threads; the time
 runs until the Collector's own ``otelcol_exporter_sent_spans_total`` reaches the total.
-The sink answers every export with 200 without decoding. Rounds alternate on/off.
-Prints one JSON line at the end.
+The sink answers every export with 200 without decoding, but counts the bodies that
+still carry the planted token and those with ``[REDACTED:bot_token]``: every ``on`` run
+must deliver only redacted bodies and every ``off`` run only unredacted ones, or the
+benchmark stops (a config that did not change would compare a thing with itself).
+Rounds alternate on/off. Prints one JSON line at the end.
 
     .venv/bin/python benchmarks/bench_collector.py [--spans 200000] [--rounds 2]
 """
@@ -15,6 +18,7 @@ Prints one JSON line at the end.
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -52,11 +56,29 @@ DRAIN_TIMEOUT = 300.0
 REDACTION = ("transform/redact", "redaction/secret_keys")
 
 
+class _Seen:
+    """Bodies the sink received with the planted token, and with its redaction marker."""
+
+    lock = threading.Lock()
+    leaked = 0
+    redacted = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        with cls.lock:
+            cls.leaked = cls.redacted = 0
+
+
 class _Sink(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding") == "gzip":  # the otlp_http exporter's default
+            body = gzip.decompress(body)
+        with _Seen.lock:
+            _Seen.leaked += TOKEN.encode() in body
+            _Seen.redacted += b"[REDACTED:bot_token]" in body
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -96,11 +118,25 @@ def _request() -> bytes:
 
 
 def _config_without_redaction(directory: Path) -> Path:
-    text = AGENT_CONFIG.read_text(encoding="utf-8")
-    for component in REDACTION:
-        text = text.replace(f", {component}", "")
+    """The shipped agent config with the redaction processors taken out of every pipeline (checked)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    config = yaml.load(AGENT_CONFIG.read_text(encoding="utf-8"))
+    removed = 0
+    for pipeline in config["service"]["pipelines"].values():
+        processors = pipeline.get("processors", [])
+        kept = [p for p in processors if p not in REDACTION]
+        removed += len(processors) - len(kept)
+        pipeline["processors"] = kept
+    # traces, metrics and logs each ran both processors; if not, "off" is not what it says
+    if removed != 3 * len(REDACTION):
+        raise SystemExit(
+            f"took {removed} redaction processors out of the pipelines, expected {3 * len(REDACTION)}"
+        )
     path = directory / "agent-no-redaction.yaml"
-    path.write_text(text, encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(config, out)
     return path
 
 
@@ -130,6 +166,7 @@ def run_once(
     binary: Path, config: Path, sink: str, total: int, body: bytes, workdir: Path
 ) -> dict[str, float]:
     env = agent_env(Path(tempfile.mkdtemp(dir=workdir)), sink, sink, sink, sink)
+    _Seen.reset()
     agent = start_agent(binary, env, workdir / "agent.log", config=config)
     rss: list[float] = []
     heap: list[float] = []
@@ -160,6 +197,8 @@ def run_once(
     finally:
         stop_agent(agent)
     return {
+        "bodies_leaked": _Seen.leaked,
+        "bodies_redacted": _Seen.redacted,
         "spans_per_s": expected / elapsed,
         "max_rss_mib": max(rss, default=0) / 2**20,
         "max_heap_mib": max(heap, default=0) / 2**20,
@@ -189,6 +228,14 @@ def main() -> None:
                 result = run_once(binary, configs[label], sink, args.spans, body, workdir)
                 results[label].append(result)
                 print(f"round {round_no} redaction {label}: {result}", file=sys.stderr)
+                leaked, redacted = result["bodies_leaked"], result["bodies_redacted"]
+                if (label == "on" and (leaked or not redacted)) or (
+                    label == "off" and (redacted or not leaked)
+                ):
+                    raise SystemExit(
+                        f"redaction {label}: {leaked} bodies with the token, {redacted} redacted: "
+                        "the two configs do not differ as they should"
+                    )
     server.shutdown()
     out: dict[str, float | int | str] = {"binary": binary.name, "spans": args.spans, "rounds": args.rounds}
     for label in ("on", "off"):

@@ -14,6 +14,12 @@ on the root logger writing to a null stream, so what differs is the formatting p
 - ``python_json_logger`` and ``python_json_logger_orjson``: its JsonFormatter / OrjsonFormatter
 - ``structlog``: ``structlog.stdlib.ProcessorFormatter`` with ``JSONRenderer``
 
+Each contender's output is counted: every record must reach its stream as one line holding the
+message, and those bridged to OTLP must reach the exporter (what the batch processor kept, at
+least one full batch). No handler may be left on the root logger between contenders (crocotel
+steps aside when it finds one, and would then look free). A contender that fails any of this
+stops the benchmark instead of getting a figure.
+
 Prints one line per contender and a final JSON line with the figures and ratios.
 
     .venv/bin/python benchmarks/bench_logging.py [--records 20000] [--repeats 5]
@@ -26,7 +32,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,19 +46,36 @@ MESSAGE = "Update id=%s is handled. Duration %d ms by bot id=%d"
 ARGS = (731245698, 12, 5829161743)
 EXTRA = {"update_type": "message", "chat_type": "private"}
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-Setup = Callable[[], Callable[[], None]]  # installs a contender, returns its teardown
+MARKER = "is handled"  # in every formatted record of MESSAGE
 
 
-class NullStream:
-    """A text stream that drops everything (no syscalls: only formatting is measured)."""
+class Output:
+    """What one contender produced: lines on its stream, records at its OTLP exporter."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.exported = 0
+        self.stream = CountingStream(self)
+
+
+class CountingStream:
+    """A text stream that drops everything but counts the records written (no syscalls)."""
 
     encoding = "utf-8"
 
+    def __init__(self, output: Output) -> None:
+        self._output = output
+
     def write(self, text: str) -> int:
+        if MARKER in text:
+            self._output.lines += text.count("\n") or 1
         return len(text)
 
     def flush(self) -> None:
         pass
+
+
+Setup = Callable[[Output], Callable[[], None]]  # installs a contender writing to output, returns its teardown
 
 
 def redaction() -> tuple[object, str]:
@@ -67,8 +90,8 @@ def redaction() -> tuple[object, str]:
 
 
 def plain_handler(formatter: logging.Formatter) -> Setup:
-    def setup() -> Callable[[], None]:
-        handler = logging.StreamHandler(NullStream())
+    def setup(output: Output) -> Callable[[], None]:
+        handler = logging.StreamHandler(output.stream)
         handler.setFormatter(formatter)
         logging.root.addHandler(handler)
         return lambda: logging.root.removeHandler(handler)
@@ -77,14 +100,14 @@ def plain_handler(formatter: logging.Formatter) -> Setup:
 
 
 def crocotel(redactor: object) -> Setup:
-    def setup() -> Callable[[], None]:
+    def setup(output: Output) -> Callable[[], None]:
         return install(
             log_format="json",
             log_level="INFO",
             service_name="bench-bot",
             redactor=redactor,  # type: ignore[arg-type]
             logger_provider=None,
-            stream=NullStream(),  # type: ignore[arg-type]
+            stream=output.stream,  # type: ignore[arg-type]
         )
 
     return setup
@@ -93,7 +116,7 @@ def crocotel(redactor: object) -> Setup:
 def app_format_under_crocotel(redactor: object) -> Setup:
     """The app's own ``basicConfig(format=...)`` handler, with crocotel redacting each record first."""
 
-    def setup() -> Callable[[], None]:
+    def setup(output: Output) -> Callable[[], None]:
         uninstall = install(
             log_format="none",
             log_level="INFO",
@@ -101,7 +124,7 @@ def app_format_under_crocotel(redactor: object) -> Setup:
             redactor=redactor,  # type: ignore[arg-type]
             logger_provider=None,
         )
-        teardown = plain_handler(logging.Formatter(FIELDS))()
+        teardown = plain_handler(logging.Formatter(FIELDS))(output)
 
         def both() -> None:
             teardown()
@@ -113,11 +136,15 @@ def app_format_under_crocotel(redactor: object) -> Setup:
 
 
 class _DropExporter:
-    """A log exporter that accepts and drops batches (the Collector's cost is not ours)."""
+    """A log exporter that counts and drops batches (the Collector's cost is not ours)."""
 
-    def export(self, batch: object) -> object:
+    def __init__(self, output: Output) -> None:
+        self._output = output
+
+    def export(self, batch: Sequence[object]) -> object:
         from opentelemetry.sdk._logs.export import LogRecordExportResult
 
+        self._output.exported += len(batch)
         return LogRecordExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -127,11 +154,11 @@ class _DropExporter:
         return True
 
 
-def _provider(redacted: bool) -> object:
+def _provider(redacted: bool, output: Output) -> object:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    exporter: object = _DropExporter()
+    exporter: object = _DropExporter(output)
     if redacted:
         from crocotel.redaction import Redactor
         from crocotel.redaction.logs import RedactingLogExporter
@@ -145,17 +172,17 @@ def _provider(redacted: bool) -> object:
 def crocotel_full() -> Setup:
     """What a bot under crocotel pays per record: JSON on stdout and the OTLP bridge, both redacted."""
 
-    def setup() -> Callable[[], None]:
+    def setup(output: Output) -> Callable[[], None]:
         from crocotel.redaction import Redactor
 
-        provider = _provider(redacted=True)
+        provider = _provider(redacted=True, output=output)
         uninstall = install(
             log_format="json",
             log_level="INFO",
             service_name="bench-bot",
             redactor=Redactor(),
             logger_provider=provider,  # type: ignore[arg-type]
-            stream=NullStream(),  # type: ignore[arg-type]
+            stream=output.stream,  # type: ignore[arg-type]
         )
 
         def teardown() -> None:
@@ -170,11 +197,11 @@ def crocotel_full() -> Setup:
 def stock_otel() -> Setup:
     """The stock path: stdlib formatter on stdout plus the SDK's LoggingHandler to OTLP, no redaction."""
 
-    def setup() -> Callable[[], None]:
+    def setup(output: Output) -> Callable[[], None]:
         from opentelemetry.sdk._logs import LoggingHandler
 
-        provider = _provider(redacted=False)
-        handler = logging.StreamHandler(NullStream())  # type: ignore[arg-type]
+        provider = _provider(redacted=False, output=output)
+        handler = logging.StreamHandler(output.stream)  # type: ignore[arg-type]
         handler.setFormatter(logging.Formatter(FIELDS))
         bridge = LoggingHandler(logger_provider=provider)  # type: ignore[arg-type]
         logging.root.addHandler(handler)
@@ -219,11 +246,25 @@ def structlog_setup() -> Setup:
     return plain_handler(formatter)
 
 
-def measure(setup: Setup, records: int) -> float:
-    """Seconds per record for ``records`` logging calls made inside an active span."""
+# contenders that also bridge records to OTLP; the batch processor's queue (2048) may drop some
+BRIDGED = ("crocotel_stdout_and_otlp", "stock_stdout_and_otlp")
+_MIN_EXPORTED = 512  # one full batch of the SDK's BatchLogRecordProcessor
+
+
+def _no_leftover_handlers(when: str) -> None:
+    loggers = [logging.root, logging.getLogger("aiogram.event")]
+    left = [(lg.name, h) for lg in loggers for h in lg.handlers]
+    if left:
+        raise SystemExit(f"handlers left {when}: {left}; the next contender would not run alone")
+
+
+def measure(name: str, setup: Setup, records: int) -> float:
+    """Seconds per record for ``records`` logging calls made inside an active span; checks the output."""
     tracer = TracerProvider().get_tracer("bench")
     logger = logging.getLogger("aiogram.event")
-    teardown = setup()
+    _no_leftover_handlers(f"before {name}")
+    output = Output()
+    teardown = setup(output)
     logging.root.setLevel(logging.INFO)
     try:
         with tracer.start_as_current_span("telegram.update message"):
@@ -231,9 +272,19 @@ def measure(setup: Setup, records: int) -> float:
             start = time.perf_counter()
             for i in range(records):  # a new update id each time, as in a real bot: no cache can help
                 logger.info(MESSAGE, update_id + i, duration, bot_id, extra=EXTRA)
-            return (time.perf_counter() - start) / records
+            elapsed = (time.perf_counter() - start) / records
     finally:
-        teardown()
+        teardown()  # flushes the OTLP bridge, if any
+    _no_leftover_handlers(f"after {name}")
+    if output.lines != records:
+        raise SystemExit(f"{name} wrote {output.lines} of {records} records: its figure would mean nothing")
+    if name in BRIDGED and not min(records, _MIN_EXPORTED) <= output.exported <= records:
+        raise SystemExit(f"{name} exported {output.exported} of {records} records over OTLP")
+    exported[name] = output.exported
+    return elapsed
+
+
+exported: dict[str, int] = {}  # records each contender last delivered to its OTLP exporter
 
 
 def main() -> None:
@@ -261,7 +312,7 @@ def main() -> None:
     seconds = dict.fromkeys(contenders, float("inf"))
     for _ in range(options.repeats):
         for name, setup in contenders.items():
-            seconds[name] = min(seconds[name], measure(setup, options.records))
+            seconds[name] = min(seconds[name], measure(name, setup, options.records))
     for name, value in seconds.items():
         print(f"{name:28s} {1 / value:>10,.0f} records/s  {value * 1e6:6.2f} µs/record")
 
@@ -276,6 +327,7 @@ def main() -> None:
         "repeats": options.repeats,
         "redactor": engine,
         "records_per_second": {name: round(1 / value) for name, value in seconds.items()},
+        "otlp_records_exported_last_repeat": {name: exported[name] for name in BRIDGED},
         "us_per_record": us,
         "added_us_per_record": {
             "crocotel_json_redacted_vs_stdlib": round(us["crocotel_json_redacted"] - us["stdlib"], 3),

@@ -3,7 +3,10 @@
 Both run the same unchanged app (tests/apps/span_app.py) under
 ``opentelemetry-instrument`` on this machine, in the same run. The stock side is
 a separate venv (``benchmarks/_stock.py``) with ``opentelemetry-distro`` and the OTLP
-exporter, created on first use. Prints one JSON line at the end.
+exporter, created on first use. Every run's exit status is checked (0 for the normal exit,
+and 0 or death by SIGTERM for the signalled one), and the normal exit must have finished
+the app's work: a run that crashed cannot count as fast. Prints one JSON
+line at the end.
 
     .venv/bin/python benchmarks/bench_shutdown.py [--runs 3]
 """
@@ -57,15 +60,19 @@ def wrapper(python: Path) -> list[str]:
 def exit_seconds(python: Path) -> float:
     env = env_for(f"http://127.0.0.1:{closed_port()}")
     started = time.monotonic()
-    subprocess.run(
+    done = subprocess.run(
         [*wrapper(python), APP, "exit", "5"],
         env=env,
         cwd=NEUTRAL,
         capture_output=True,
+        text=True,
         timeout=120,
         check=False,
     )
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    if done.returncode != 0 or "DONE" not in done.stdout:
+        raise SystemExit(f"{python}: exit status {done.returncode}, stderr:\n{done.stderr[-2000:]}")
+    return elapsed
 
 
 def spans_lost_on_sigterm(python: Path, count: int = 40) -> int:
@@ -83,7 +90,10 @@ def spans_lost_on_sigterm(python: Path, count: int = 40) -> int:
             if proc.stdout.readline().strip() in ("READY", ""):
                 break
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
+        # killed by the signal (no handler) or exited cleanly by crocotel's handler; anything else is a crash
+        if proc.returncode not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+            raise SystemExit(f"{python}: exit status {proc.returncode} on SIGTERM, stderr:\n{err[-2000:]}")
         receiver.wait_for(lambda r: len(r.spans()) >= count, timeout=3)
         return count - len({s.name for s in receiver.spans()})
 

@@ -253,6 +253,9 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     scrubbed = redact(probe)
     if "AAHdqTcv" in scrubbed or "7946" in scrubbed:
         report("FAIL", "redaction self-test: a planted token or phone number survived")
+    elif not all(m in scrubbed for m in ("/bot[REDACTED:bot_token]/getMe", "[REDACTED:phone]")):
+        # e.g. [REDACTED:error]: nothing leaks, but every scrubbed value would be lost
+        report("FAIL", f"redaction self-test: token and phone were not replaced as expected: {scrubbed}")
     else:
         report("ok", f"redaction self-test: {scrubbed}")
     return 1 if failures else 0

@@ -2,7 +2,7 @@
 
 The binary comes from ``scripts/build-collector`` (``scripts/test`` exports its
 output as ``CROCOTEL_OTELCOL``). Without that variable the newest binary built
-from the current manifest under ``.cache/otelcol/`` is used. When there is none,
+from the current manifest in the build cache (``cache_dir()``) is used. When there is none,
 the tests skip locally and fail under ``CI=true``.
 """
 
@@ -32,12 +32,20 @@ _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 20.0
 
 
+def cache_dir() -> Path:
+    """Where scripts/build-collector and scripts/build-jaeger keep binaries (scripts/go-cache.sh)."""
+    if os.environ.get("CROCOTEL_CACHE_DIR"):
+        return Path(os.environ["CROCOTEL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crocotel"
+
+
 def _cached_binary() -> Path | None:
-    """The newest binary under .cache/otelcol/ that was built from the current manifest."""
+    """The newest binary in the build cache that was built from the current manifest."""
     manifest = MANIFEST.read_bytes()
     found = [
         d / "otelcol-crocotel"
-        for d in (REPO / ".cache" / "otelcol").glob("otelcol-crocotel-*")
+        for d in (cache_dir() / "otelcol").glob("otelcol-crocotel-*")
         if (d / "builder-config.yaml").is_file() and (d / "builder-config.yaml").read_bytes() == manifest
     ]
     found = [b for b in found if os.access(b, os.X_OK)]
@@ -54,6 +62,28 @@ def otelcol_binary() -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason + BUILD_HINT)
     pytest.skip(reason + BUILD_HINT)
+
+
+JAEGER_HINT = "build it with scripts/build-jaeger and export CROCOTEL_JAEGER=<the path it prints>"
+
+
+def jaeger_binary() -> Path:
+    """Path of a Jaeger v2 binary (CROCOTEL_JAEGER, else the newest in the build cache).
+
+    Skips the test when there is none; fails it under CI=true, where scripts/test builds one.
+    """
+    env = os.environ.get("CROCOTEL_JAEGER", "")
+    if env:
+        binary: Path | None = Path(env)
+    else:
+        found = [b for b in (cache_dir() / "jaeger").glob("jaeger-*/jaeger") if os.access(b, os.X_OK)]
+        binary = max(found, key=lambda b: b.stat().st_mtime) if found else None
+    if binary is not None and binary.is_file() and os.access(binary, os.X_OK):
+        return binary
+    reason = f"no Jaeger binary ({'CROCOTEL_JAEGER=' + env if env else 'CROCOTEL_JAEGER unset'}); "
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + JAEGER_HINT)
+    pytest.skip(reason + JAEGER_HINT)
 
 
 def free_port() -> int:
@@ -85,6 +115,21 @@ def metric_values(text: str, name: str) -> list[float]:
         if match and match.group(1) == name:
             values.append(float(match.group(3)))
     return values
+
+
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of metric ``name``'s samples whose labels include ``labels``, in a Prometheus text page."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            found = dict(_LABEL.findall(match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(match.group(3))
+    return total
 
 
 @dataclass
@@ -123,9 +168,19 @@ def agent_env(storage: Path, traces: str, logs: str, error_logs: str, metrics: s
     }
 
 
-def start_agent(binary: Path, env: dict[str, str], log_path: Path, config: Path = AGENT_CONFIG) -> Agent:
-    """Start the Collector and wait until its health check answers 200."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CROCOTEL_COLLECTOR_")}
+def start_agent(
+    binary: Path,
+    env: dict[str, str],
+    log_path: Path,
+    config: Path = AGENT_CONFIG,
+    prefix: str = "CROCOTEL_COLLECTOR_",
+) -> Agent:
+    """Start the Collector and wait until its health check answers 200.
+
+    ``prefix`` names the config's variables: CROCOTEL_COLLECTOR_ (the agent) or
+    CROCOTEL_GATEWAY_ (the gateway); both take the same endpoint variables.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     full_env.update(env)
     log_file = log_path.open("ab")
     process = subprocess.Popen(
@@ -137,10 +192,10 @@ def start_agent(binary: Path, env: dict[str, str], log_path: Path, config: Path 
     log_file.close()
     agent = Agent(
         process=process,
-        otlp_http="http://" + env["CROCOTEL_COLLECTOR_OTLP_HTTP_ENDPOINT"],
-        otlp_grpc=env["CROCOTEL_COLLECTOR_OTLP_GRPC_ENDPOINT"],
-        telemetry=f"http://127.0.0.1:{env['CROCOTEL_COLLECTOR_TELEMETRY_PORT']}/metrics",
-        health="http://" + env["CROCOTEL_COLLECTOR_HEALTH_ENDPOINT"] + "/",
+        otlp_http="http://" + env[prefix + "OTLP_HTTP_ENDPOINT"],
+        otlp_grpc=env[prefix + "OTLP_GRPC_ENDPOINT"],
+        telemetry=f"http://127.0.0.1:{env[prefix + 'TELEMETRY_PORT']}/metrics",
+        health="http://" + env[prefix + "HEALTH_ENDPOINT"] + "/",
         log_path=log_path,
         env=env,
     )
@@ -168,8 +223,14 @@ def stop_agent(agent: Agent) -> int:
 
 
 @contextmanager
-def running_agent(binary: Path, env: dict[str, str], log_path: Path) -> Iterator[Agent]:
-    agent = start_agent(binary, env, log_path)
+def running_agent(
+    binary: Path,
+    env: dict[str, str],
+    log_path: Path,
+    config: Path = AGENT_CONFIG,
+    prefix: str = "CROCOTEL_COLLECTOR_",
+) -> Iterator[Agent]:
+    agent = start_agent(binary, env, log_path, config, prefix)
     try:
         yield agent
     finally:

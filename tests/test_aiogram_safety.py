@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 from aiogram import Router
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.handlers import MessageHandler
@@ -22,9 +24,16 @@ from crocotel.redaction import Redactor
 from crocotel.testing import BotApiStandIn
 from tests.telegram_support import make_bot, make_dispatcher, message_update
 
+RAISED: collections.Counter[str] = collections.Counter()
+"""How often each broken part raised: proof the instrumentation really called it."""
+
 
 class Boom(RuntimeError):
-    """What broken telemetry raises."""
+    """What broken telemetry raises (and counts in RAISED)."""
+
+    def __init__(self, what: str) -> None:
+        RAISED[what] += 1
+        super().__init__(what)
 
 
 class BrokenTracer(trace.Tracer):
@@ -98,17 +107,26 @@ async def feed_all(texts: Sequence[str], standin: BotApiStandIn) -> list[str]:
     return results
 
 
-async def test_broken_telemetry_never_reaches_the_bot() -> None:
+@pytest.mark.parametrize("broken", ["tracer", "meter", "both"])
+async def test_broken_telemetry_never_reaches_the_bot(broken: str) -> None:
     texts = ["/start", "hello", "/fail", "/oops"]
     async with BotApiStandIn() as standin:
         baseline = await feed_all(texts, standin)
         baseline_sent = [m["text"] for m in standin.sent]
+    tracing = BrokenTracerProvider() if broken in ("tracer", "both") else TracerProvider()
+    metering = BrokenMeterProvider() if broken in ("meter", "both") else metrics.NoOpMeterProvider()
+    RAISED.clear()
     async with BotApiStandIn() as standin:
-        with instrumented(BrokenTracerProvider(), BrokenMeterProvider()):
+        with instrumented(tracing, metering):
             results = await feed_all(texts, standin)
         sent = [m["text"] for m in standin.sent]
     assert baseline == ["ok", "ok", "ZeroDivisionError", "ok"]
     assert results == baseline and sent == baseline_sent == ["hi", "hello"]
+    # the broken parts were really in the way: each update tried to start a span, or to record
+    if broken != "meter":
+        assert RAISED["tracer"] >= len(texts), RAISED
+    if broken == "meter":
+        assert RAISED["histogram"] + RAISED["counter"] + RAISED["up-down counter"] >= len(texts), RAISED
 
 
 async def test_phone_numbers_telegram_marked_are_learnt() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.botapi import DEFAULT_TOKEN
 from examples.demo.slow_service import SlowService
 from tests.conftest import free_port
 from tests.telegram_support import (
@@ -26,7 +27,8 @@ from tests.telegram_support import (
 
 pytestmark = pytest.mark.integration
 
-TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+# the secret half of the token the stand-in accepts by default (the bots here use it)
+TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,17 +38,12 @@ async def test_url_and_get_me(standin: BotApiStandIn, session: aiohttp.ClientSes
 async def test_long_poll_returns_when_an_update_is_pushed(
     standin: BotApiStandIn, session: aiohttp.ClientSession
 ) -> None:
-    async def push_later() -> int:
-        await asyncio.sleep(0.3)
-        return standin.push_message("hello")
-
-    started = time.monotonic()
-    pusher = asyncio.create_task(push_later())
-    status, payload = await call(session, standin, "getUpdates", timeout=10)
-    elapsed = time.monotonic() - started
-    update_id = await pusher
+    poll = asyncio.create_task(call(session, standin, "getUpdates", timeout=20))
+    await standin.wait_polling()  # the poll is waiting: the update arrives during it
+    assert not poll.done()
+    update_id = standin.push_message("hello")
+    status, payload = await asyncio.wait_for(poll, 10)
     assert status == 200
-    assert 0.25 <= elapsed < 5
     [update] = payload["result"]
     assert update["update_id"] == update_id
     assert update["message"]["text"] == "hello"
@@ -62,11 +56,12 @@ async def test_long_poll_returns_when_an_update_is_pushed(
 
 
 async def test_long_poll_times_out_empty(standin: BotApiStandIn, session: aiohttp.ClientSession) -> None:
-    started = time.monotonic()
-    status, payload = await call(session, standin, "getUpdates", timeout=1)
+    poll = asyncio.create_task(call(session, standin, "getUpdates", timeout=1))
+    await standin.wait_polling()  # it waits rather than answering at once
+    status, payload = await asyncio.wait_for(poll, 10)
     assert status == 200
     assert payload == {"ok": True, "result": []}
-    assert 0.9 <= time.monotonic() - started < 5
+    assert standin.waiting_polls == 0
 
 
 async def test_offset_confirms_updates(standin: BotApiStandIn, session: aiohttp.ClientSession) -> None:
@@ -203,25 +198,28 @@ async def test_fail_next_on_get_updates_conflict(
 
 
 async def test_delay_next_slows_one_call(standin: BotApiStandIn, session: aiohttp.ClientSession) -> None:
-    standin.delay_next("getMe", 0.5)
-    started = time.monotonic()
-    await call(session, standin, "getMe")
-    assert time.monotonic() - started >= 0.45
-    started = time.monotonic()
-    await call(session, standin, "getMe")
-    assert time.monotonic() - started < 0.45
+    standin.delay_next("getMe", 60)
+    delayed = asyncio.create_task(call(session, standin, "getMe"))
+    for _ in range(500):  # bounded: until the delayed call reached the stand-in
+        if standin.calls:
+            break
+        await asyncio.sleep(0.01)
+    assert standin.calls == [("getMe", {})]
+    # the next call is not delayed: it is answered while the first still waits out its delay
+    assert (await call(session, standin, "getMe"))[0] == 200
+    assert not delayed.done()
+    delayed.cancel()
 
 
 async def test_stop_releases_pending_long_polls(session: aiohttp.ClientSession) -> None:
     server = BotApiStandIn()
     await server.start()
     poll = asyncio.create_task(call(session, server, "getUpdates", timeout=30))
-    await asyncio.sleep(0.2)
-    started = time.monotonic()
+    await server.wait_polling()
     await server.stop()
-    status, payload = await asyncio.wait_for(poll, 5)
+    # released by the stop, long before the poll's own 30 s would end it
+    status, payload = await asyncio.wait_for(poll, 10)
     assert (status, payload) == (200, {"ok": True, "result": []})
-    assert time.monotonic() - started < 5
     await server.stop()  # idempotent
 
 

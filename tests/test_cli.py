@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -128,3 +130,23 @@ def test_config_problems_never_echo_credentials() -> None:
         done.returncode == 1 and "OTEL_EXPORTER_OTLP_ENDPOINT='ftp://******@collector.example'" in done.stderr
     )
     assert "s3cr3t-pass" not in done.stdout + done.stderr
+
+
+def test_doctor_fails_when_redaction_only_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A redactor answering [REDACTED:error] leaks nothing, but it is broken: the self-test says FAIL."""
+    import crocotel.redaction
+    from crocotel import cli
+
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "CROCOTEL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    assert cli.cmd_doctor(argparse.Namespace()) == 0  # positive control: the real redactor passes
+    assert "[ok  ] redaction self-test" in capsys.readouterr().out
+    monkeypatch.setattr(crocotel.redaction, "redact", lambda _text: "[REDACTED:error]")
+    assert cli.cmd_doctor(argparse.Namespace()) == 1
+    assert "[FAIL] redaction self-test" in capsys.readouterr().out

@@ -101,8 +101,13 @@ async def test_concurrent_tasks_keep_their_own_ids() -> None:
             return ids(span)
 
     expected = await asyncio.gather(*(update(n) for n in range(5)))
-    for record in records(out):
+    lines_written = records(out)
+    assert sorted(r["n"] for r in lines_written) == sorted(list(range(5)) * 3)  # type: ignore[type-var]
+    # interleaved: the tasks really ran concurrently, so a shared context would mix their ids
+    assert [r["n"] for r in lines_written[:5]] == list(range(5))
+    for record in lines_written:
         assert (record["trace_id"], record["span_id"]) == expected[record["n"]]  # type: ignore[index]
+    assert len({r["trace_id"] for r in lines_written}) == 5
 
 
 @isolated

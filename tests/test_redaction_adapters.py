@@ -224,17 +224,19 @@ def test_log_records_are_exported_redacted(
             stdlib.exception("failed for %s", PHONE)
     finally:
         stdlib.removeHandler(handler)
-    provider.get_logger("structured").emit(
-        body={
-            "text": f"call me {PHONE}",
-            "password": "hunter2",
-            "nested": [{"phone": 79161234567}],
-            "c": CONTROL,
-        },
-        attributes={"telegram.chat.type": "private", "note": f"to {PHONE2}"},
-        severity_number=SeverityNumber.INFO,
-        event_name=f"contact {PHONE}",
-    )
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("update") as span:  # the redacted copy keeps this correlation
+        provider.get_logger("structured").emit(
+            body={
+                "text": f"call me {PHONE}",
+                "password": "hunter2",
+                "nested": [{"phone": 79161234567}],
+                "c": CONTROL,
+            },
+            attributes={"telegram.chat.type": "private", "note": f"to {PHONE2}"},
+            severity_number=SeverityNumber.INFO,
+            event_name=f"contact {PHONE}",
+        )
 
     records = memory.get_finished_logs()
     assert len(records) == 3
@@ -254,7 +256,9 @@ def test_log_records_are_exported_redacted(
     assert structured.event_name is not None and structured.event_name.startswith("contact [REDACTED:phone:")
     assert (structured.attributes or {})["telegram.chat.type"] == "private"
     assert str(records[2].resource.attributes["deploy.note"]).startswith("owner [REDACTED:phone:")
-    assert structured.trace_id == records[2].log_record.trace_id
+    context = span.get_span_context()
+    assert (structured.trace_id, structured.span_id) == (context.trace_id, context.span_id)
+    assert structured.trace_id != 0
     assert redactor.counts()[("phone", "logs")] >= 5
 
 

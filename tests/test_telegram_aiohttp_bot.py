@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.botapi import DEFAULT_TOKEN
 from tests.conftest import instrumented
-from tests.telegram_support import KIND_CLIENT, STATUS_ERROR, Trees, bot_env, run_bot, sample
+from tests.telegram_support import (
+    KIND_CLIENT,
+    STATUS_ERROR,
+    Trees,
+    bot_env,
+    prometheus_samples,
+    run_bot,
+    sample,
+)
 
 pytestmark = pytest.mark.integration
 
-TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+# the secret half of the token the stand-in accepts by default (the bots here use it)
+TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]
 
 
 @pytest.fixture
@@ -29,21 +39,26 @@ def scrape(port: str) -> str:
         return body.decode()
 
 
-def scrape_until(port: str, marker: str, count: int) -> str:
-    """Scrape /metrics (while the bot runs) until ``count`` sendMessage lines carry ``marker``."""
-    deadline = time.monotonic() + 10
-    while True:  # bounded by the deadline
-        text = scrape(port)
-        lines = [
-            line
-            for line in text.splitlines()
-            if line.startswith("telegram_api_duration_seconds_count")
-            and "sendMessage" in line
-            and marker in line
-        ]
-        if (lines and float(lines[0].rsplit(" ", 1)[1]) >= count) or time.monotonic() > deadline:
-            return text
+def sends_counted(text: str) -> bool:
+    """Both delivered replies and the flood-controlled one are counted."""
+    found = {
+        (labels.get("telegram_api_outcome"), labels.get("telegram_api_error_code")): value
+        for name, labels, value in prometheus_samples(text)
+        if name == "telegram_api_duration_seconds_count"
+        and labels.get("telegram_api_method") == "sendMessage"
+    }
+    return found.get(("ok", None)) == 2 and found.get(("error", "429")) == 1
+
+
+def scrape_until(port: str, done: Callable[[str], bool], timeout: float = 20) -> str:
+    """Scrape /metrics until ``done(text)`` holds (bounded); returns the last scrape."""
+    deadline = time.monotonic() + timeout
+    text = scrape(port)
+    while not done(text):
+        assert time.monotonic() < deadline, f"/metrics never showed what was expected:\n{text}"
         time.sleep(0.05)
+        text = scrape(port)
+    return text
 
 
 def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, receiver: OtlpReceiver) -> None:
@@ -56,7 +71,8 @@ def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, rec
     proc = instrumented(["-m", "examples.aiohttp_bot"], env)
     try:
         api.wait_sent(2, timeout=30)
-        metrics_text = scrape_until(env["OTEL_EXPORTER_PROMETHEUS_PORT"], 'telegram_api_outcome="ok"', 2)
+        # while the bot runs; the stand-in saw both replies, the bot counts each once it has the answer
+        metrics_text = scrape_until(env["OTEL_EXPORTER_PROMETHEUS_PORT"], sends_counted)
         api.push_message("bye", chat_id=504, user_id=504)
         out, err = proc.communicate(timeout=30)
     finally:

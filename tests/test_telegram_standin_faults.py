@@ -60,10 +60,7 @@ async def test_an_overtaken_long_poll_gets_409(
     standin: BotApiStandIn, session: aiohttp.ClientSession
 ) -> None:
     first = asyncio.create_task(call(session, standin, "getUpdates", timeout=20))
-    for _ in range(200):  # bounded: wait until the first poll is registered
-        if any(m == "getUpdates" for m, _ in standin.calls):
-            break
-        await asyncio.sleep(0.01)
+    await standin.wait_polling()  # the first poll waits: the second overtakes it
     second = asyncio.create_task(call(session, standin, "getUpdates", timeout=20))
     status, payload = await asyncio.wait_for(first, 10)
     assert status == 409 and payload["description"] == POLLING_CONFLICT
@@ -76,10 +73,14 @@ async def test_overlap_conflicts_can_be_switched_off(
     standin: BotApiStandIn, session: aiohttp.ClientSession
 ) -> None:
     standin.conflict_on_overlap = False
-    first = asyncio.create_task(call(session, standin, "getUpdates", timeout=1))
-    await asyncio.sleep(0.1)
-    second = await call(session, standin, "getUpdates", timeout=1)
-    assert (await first)[0] == 200 and second[0] == 200
+    first = asyncio.create_task(call(session, standin, "getUpdates", timeout=20))
+    await standin.wait_polling()
+    second = asyncio.create_task(call(session, standin, "getUpdates", timeout=20))
+    await standin.wait_polling(2)  # both wait at once: they overlap, and neither is refused
+    standin.push_message("for both")
+    for poll in (first, second):
+        status, payload = await asyncio.wait_for(poll, 10)
+        assert status == 200 and payload["result"][0]["message"]["text"] == "for both"
 
 
 class Webhook:

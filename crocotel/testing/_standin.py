@@ -110,6 +110,7 @@ class BotApiStandIn:
         self.webhook: WebhookDelivery | None = None
         """The webhook set by ``setWebhook``, with what it delivered."""
         self._polls = 0  # getUpdates calls so far; a waiting poll sees it change when overtaken
+        self._waiting_polls = 0  # getUpdates calls waiting for updates right now
         self._requested_port = port
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -276,6 +277,22 @@ class BotApiStandIn:
             return list(self.sent)
         raise TimeoutError(f"expected {count} sendMessage calls within {timeout}s, got {len(self.sent)}")
 
+    @property
+    def waiting_polls(self) -> int:
+        """How many getUpdates calls are waiting for updates right now."""
+        return self._waiting_polls
+
+    async def wait_polling(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until at least ``count`` long polls are waiting; raises TimeoutError otherwise.
+
+        Tests that need a poll in progress (an update pushed during it, a second
+        poll overtaking it) wait on this event instead of sleeping.
+        """
+        if not await self._wait_until(lambda: self._waiting_polls >= count, timeout):
+            raise TimeoutError(
+                f"expected {count} waiting long polls within {timeout}s, got {self._waiting_polls}"
+            )
+
     # -- request handling ----------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -328,12 +345,18 @@ class BotApiStandIn:
         self._confirm(offset)
         self._polls += 1
         mine = self._polls
-        self._notify()  # an older poll still waiting learns it was overtaken
+        self._waiting_polls += 1
+        self._notify()  # an older poll still waiting learns it was overtaken; wait_polling learns of this one
 
         def overtaken() -> bool:
             return self.conflict_on_overlap and self._polls != mine
 
-        await self._wait_until(lambda: bool(self._pending) or self._stopping.is_set() or overtaken(), timeout)
+        try:
+            await self._wait_until(
+                lambda: bool(self._pending) or self._stopping.is_set() or overtaken(), timeout
+            )
+        finally:
+            self._waiting_polls -= 1
         if overtaken() and not self._pending:
             raise ApiError(409, POLLING_CONFLICT)
         return [dict(update) for update in self._pending[:limit]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from crocotel.testing._loop_thread import TIMEOUT, LoopThread
 from crocotel.testing._standin import DEFAULT_TOKEN, BotApiStandIn
@@ -62,6 +62,11 @@ class BotApiThread:
         """A snapshot of every authorized call as (method, parameters)."""
         return self._call(lambda: list(self.standin.calls))
 
+    @property
+    def waiting_polls(self) -> int:
+        """How many getUpdates calls are waiting for updates right now."""
+        return self._call(lambda: self.standin.waiting_polls)
+
     def push_message(
         self,
         text: str,
@@ -116,14 +121,23 @@ class BotApiThread:
 
     def wait_sent(self, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
         """Block until at least ``count`` messages were sent; raises TimeoutError otherwise."""
+        return self._wait(self.standin.wait_sent(count, timeout), timeout, f"{count} sendMessage calls")
+
+    def wait_polling(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` long polls are waiting; raises TimeoutError otherwise."""
+        self._wait(self.standin.wait_polling(count, timeout), timeout, f"{count} waiting long polls")
+
+    def _wait(self, waiter: Coroutine[Any, Any, _T], timeout: float, what: str) -> _T:
+        """Run one of the stand-in's waits on its loop, bounded by ``timeout`` (plus slack)."""
         loop = self._thread.loop
         if loop is None:
+            waiter.close()
             raise RuntimeError("the stand-in thread is not started")
-        waiting = asyncio.run_coroutine_threadsafe(self.standin.wait_sent(count, timeout), loop)
+        waiting = asyncio.run_coroutine_threadsafe(waiter, loop)
         try:
             return waiting.result(timeout=timeout + TIMEOUT)
         except concurrent.futures.TimeoutError:
             if waiting.done():
-                raise  # wait_sent's own TimeoutError, which says how many were sent
+                raise  # the wait's own TimeoutError, which says how far it got
             waiting.cancel()
-            raise TimeoutError(f"expected {count} sendMessage calls within {timeout}s") from None
+            raise TimeoutError(f"expected {what} within {timeout}s") from None

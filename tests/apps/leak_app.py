@@ -94,7 +94,7 @@ def main() -> int:
             log.exception("CONTROL_TRACEBACK handler failed")
         asyncio.run(call_api())
         counter = metrics.get_meter("leak_app").create_counter("leak.things")
-        counter.add(1, {"label": f"CONTROL_LABEL {TOKEN} {PHONE}"})
+        counter.add(1, {"label": f"CONTROL_LABEL {TOKEN} {PHONE}", "from_phone": PHONE, "tok": TOKEN})
     print("READY", flush=True)
     sys.stdin.read()
     return 0
