@@ -56,3 +56,7 @@ _otel_globals._METER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
 _otel_globals._METER_PROVIDER  # type: ignore[attr-defined]
 _otel_globals._LOGGER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
 _otel_globals._LOGGER_PROVIDER  # type: ignore[attr-defined]
+
+# functools convention read by inspect and by the guard's own uninstall
+_guarded_init: object
+_guarded_init.__wrapped__  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """A venv set up the way the OpenTelemetry docs say: crocotel, then ``opentelemetry-bootstrap -a install``.
 
-Built once per pyproject.toml and kept in the build cache (``CROCOTEL_CACHE_DIR`` or ``.cache``),
+Built once per pyproject.toml and kept in the build cache (``tests.collector_support.cache_dir``),
 so later runs reuse it. Building needs the package index: without it the tests that use it skip
 locally and fail under ``CI=true``.
 """
@@ -16,11 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.collector_support import cache_dir
 from tests.conftest import REPO
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("CROCOTEL_CACHE_DIR") or REPO / ".cache")
 
 
 def _fail_or_skip(reason: str) -> None:
@@ -32,7 +29,7 @@ def _fail_or_skip(reason: str) -> None:
 def bootstrapped_bin() -> Path:
     """The ``bin`` directory of the bootstrapped venv, built on first use."""
     key = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + sys.version.encode()).hexdigest()[:12]
-    venv = _cache_dir() / "venvs" / f"bootstrapped-{key}"
+    venv = cache_dir() / "venvs" / f"bootstrapped-{key}"
     done = venv / ".complete"
     if done.exists():
         return venv / "bin"

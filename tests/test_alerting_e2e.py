@@ -13,7 +13,6 @@ import contextlib
 import glob
 import inspect
 import json
-import os
 import re
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from tests.alerting_support import (
     stop,
     wait_for,
 )
-from tests.collector_support import agent_env, http_get, otelcol_binary, running_agent
+from tests.collector_support import agent_env, cache_dir, http_get, otelcol_binary, running_agent
 from tests.conftest import BIN, REPO, base_env
 from tests.telegram_support import prometheus_samples
 
@@ -352,7 +351,7 @@ def test_rules_use_only_names_crocotel_exports(stack: Stack) -> None:
 
 
 def _go_docs() -> list[Path]:
-    roots = [REPO / ".cache", Path(os.environ.get("CROCOTEL_CACHE_DIR", REPO / ".cache"))]
+    roots = [cache_dir(), REPO / ".cache"]
     found: list[Path] = []
     for root in roots:
         for helper in ("exporter/exporterhelper", "receiver/receiverhelper"):

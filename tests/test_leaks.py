@@ -172,7 +172,7 @@ def test_a_bootstrapped_install_keeps_json_on_stdout_no_duplicates_no_leak(
         assert "CONTROL_MESSAGE user shared [REDACTED:phone]" in err
         assert "trace_id=" in err
     else:
-        records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        records = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"timestamp"')]
         messages = [r["message"] for r in records]
         assert any(m.startswith("CONTROL_MESSAGE user shared [REDACTED:phone]") for m in messages), stdout
         assert all(r.get("trace_id") for r in records if r["message"].startswith("CONTROL_MESSAGE"))
