@@ -112,6 +112,7 @@ class Telemetry:
         self._final_attempt_only()
         finished = lifecycle.run_parallel([p.shutdown for p in self._providers()], limit)
         if not finished:
+            self.redaction.stop_exports()
             self._abort_exports()
             diagnostics.warn(
                 f"crocotel: telemetry not fully flushed within CROCOTEL_SHUTDOWN_TIMEOUT={limit:g} s; "

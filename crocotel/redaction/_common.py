@@ -11,7 +11,7 @@ from opentelemetry.sdk.resources import Resource
 
 from crocotel.redaction.engine import Redactor
 
-__all__ = ["ResourceCache", "bounded", "safe_text"]
+__all__ = ["ExportGate", "ResourceCache", "bounded", "safe_text"]
 
 
 def bounded(original: object, redacted: Mapping[str, Any] | None, dropped: int) -> Any:
@@ -66,3 +66,41 @@ class ResourceCache:
                 self._cache.clear()
             self._cache[id(resource)] = (resource, redacted)
         return redacted
+
+
+class ExportGate:
+    """Lets export threads into the redaction engine until shutdown gives up on them.
+
+    At exit, when the flush deadline has passed, the SDK's export threads may still be working
+    through a long queue while the interpreter finalizes. A daemon thread that is inside RE2's
+    C++ code at that moment is torn down through C++ frames and aborts the whole process
+    (SIGABRT, exit status 134), so telemetry would change the bot's exit status. :meth:`close`
+    makes every later export a cheap no-op and waits, briefly, for batches already inside.
+    Entering and leaving cost one lock per batch, not per value.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    def enter(self) -> bool:
+        """Whether a batch may be redacted now; pair a True answer with :meth:`leave`."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._inside += 1
+            return True
+
+    def leave(self) -> None:
+        """A batch is done with the engine."""
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._lock.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Refuse new batches and wait up to ``timeout`` s for those inside; True when none is left."""
+        with self._lock:
+            self._closed = True
+            return self._lock.wait_for(lambda: self._inside == 0, timeout)

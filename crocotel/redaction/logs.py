@@ -17,7 +17,7 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
-from crocotel.redaction._common import ResourceCache, bounded, safe_text
+from crocotel.redaction._common import ExportGate, ResourceCache, bounded, safe_text
 from crocotel.redaction.engine import Redactor
 
 __all__ = ["RedactingLogExporter", "mark_redacted"]
@@ -40,20 +40,30 @@ def mark_redacted(record: LogRecord) -> None:
 class RedactingLogExporter(LogRecordExporter):
     """Passes redacted copies of each log record to ``inner``; never raises from redaction."""
 
-    def __init__(self, inner: LogRecordExporter, redactor: Redactor) -> None:
+    def __init__(self, inner: LogRecordExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
         self._inner = inner
         self._redactor = redactor
         self._resources = ResourceCache(redactor, _SIGNAL)
+        self._gate = gate or ExportGate()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Redact, then export through ``inner``; a record that cannot be redacted is dropped."""
-        redacted = []
-        for record in batch:
-            try:
-                redacted.append(self.redact(record))
-            except Exception:
-                self._redactor.count("error", _SIGNAL)
-                _log.debug("dropped a log record that could not be redacted", exc_info=True)
+        """Redact, then export through ``inner``; a record that cannot be redacted is dropped.
+
+        After shutdown gave up (see :class:`~crocotel.redaction._common.ExportGate`) batches are
+        dropped unexported.
+        """
+        if not self._gate.enter():
+            return LogRecordExportResult.FAILURE
+        try:
+            redacted = []
+            for record in batch:
+                try:
+                    redacted.append(self.redact(record))
+                except Exception:
+                    self._redactor.count("error", _SIGNAL)
+                    _log.debug("dropped a log record that could not be redacted", exc_info=True)
+        finally:
+            self._gate.leave()
         return self._inner.export(redacted)
 
     def redact(self, readable: ReadableLogRecord) -> ReadableLogRecord:

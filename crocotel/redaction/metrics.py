@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics.export import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar, Sample
 
-from crocotel.redaction._common import ResourceCache
+from crocotel.redaction._common import ExportGate, ResourceCache
 from crocotel.redaction.engine import Redactor
 
 __all__ = ["RedactingCollector", "RedactingMetricExporter", "redact_families"]
@@ -38,7 +38,7 @@ _SIGNAL = "metrics"
 class RedactingMetricExporter(MetricExporter):
     """Passes redacted copies of metrics data (point and exemplar attributes, resource) to ``inner``."""
 
-    def __init__(self, inner: MetricExporter, redactor: Redactor) -> None:
+    def __init__(self, inner: MetricExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
         super().__init__(
             preferred_temporality=getattr(inner, "_preferred_temporality", None),
             preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
@@ -46,12 +46,19 @@ class RedactingMetricExporter(MetricExporter):
         self._inner = inner
         self._redactor = redactor
         self._resources = ResourceCache(redactor, _SIGNAL)
+        self._gate = gate or ExportGate()
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        """Redact, then export through ``inner``."""
-        return self._inner.export(self.redact(metrics_data), timeout_millis=timeout_millis, **kwargs)
+        """Redact, then export through ``inner`` (nothing once shutdown gave up, see ExportGate)."""
+        if not self._gate.enter():
+            return MetricExportResult.FAILURE
+        try:
+            redacted = self.redact(metrics_data)
+        finally:
+            self._gate.leave()
+        return self._inner.export(redacted, timeout_millis=timeout_millis, **kwargs)
 
     def redact(self, data: MetricsData) -> MetricsData:
         """The redacted copy of ``data`` (``data`` itself when clean)."""

@@ -14,6 +14,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from crocotel.redaction._common import ExportGate
 from crocotel.redaction.engine import NullRedactor, Redactor
 from crocotel.redaction.logs import RedactingLogExporter
 from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
@@ -27,18 +28,27 @@ class Redaction:
 
     def __init__(self, engine: Redactor) -> None:
         self.engine = engine
+        self._gate = ExportGate()
 
     def wrap_spans(self, exporter: SpanExporter) -> SpanExporter:
         """``exporter`` behind a wrapper that exports redacted copies of spans."""
-        return RedactingSpanExporter(exporter, self.engine)
+        return RedactingSpanExporter(exporter, self.engine, self._gate)
 
     def wrap_logs(self, exporter: LogRecordExporter) -> LogRecordExporter:
         """``exporter`` behind a wrapper that exports redacted copies of log records."""
-        return RedactingLogExporter(exporter, self.engine)
+        return RedactingLogExporter(exporter, self.engine, self._gate)
 
     def wrap_metrics(self, exporter: MetricExporter) -> MetricExporter:
         """``exporter`` behind a wrapper that exports metrics with redacted attributes."""
-        return RedactingMetricExporter(exporter, self.engine)
+        return RedactingMetricExporter(exporter, self.engine, self._gate)
+
+    def stop_exports(self, timeout: float = 0.5) -> bool:
+        """Drop every later export batch and wait up to ``timeout`` s for those being redacted.
+
+        Called when shutdown's deadline has passed: export threads still draining a queue must
+        not be inside the engine's native code when the interpreter finalizes (see ExportGate).
+        """
+        return self._gate.close(timeout)
 
     def wrap_registry(self, registry: Any) -> Any:
         """A Prometheus collector that serves ``registry`` with redacted label values."""
@@ -66,3 +76,7 @@ class NoRedaction(Redaction):
     def wrap_registry(self, registry: Any) -> Any:
         """``registry`` itself."""
         return registry
+
+    def stop_exports(self, timeout: float = 0.5) -> bool:
+        """Nothing to stop."""
+        return True

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status, StatusCode
 
-from crocotel.redaction._common import ResourceCache, bounded
+from crocotel.redaction._common import ExportGate, ResourceCache, bounded
 from crocotel.redaction.engine import ERROR, Redactor
 
 __all__ = ["RedactingSpanExporter"]
@@ -48,20 +48,29 @@ class _RedactedSpan(ReadableSpan):
 class RedactingSpanExporter(SpanExporter):
     """Passes redacted copies of each span to ``inner``; never raises from redaction."""
 
-    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
+    def __init__(self, inner: SpanExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
         self._inner = inner
         self._redactor = redactor
         self._resources = ResourceCache(redactor, _SIGNAL)
+        self._gate = gate or ExportGate()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Redact, then export through ``inner``; a span that cannot be redacted is dropped."""
-        redacted = []
-        for span in spans:
-            try:
-                redacted.append(self.redact(span))
-            except Exception:
-                self._redactor.count("error", _SIGNAL)
-                _log.debug("dropped a span that could not be redacted", exc_info=True)
+        """Redact, then export through ``inner``; a span that cannot be redacted is dropped.
+
+        After shutdown gave up (see :class:`ExportGate`) batches are dropped unexported.
+        """
+        if not self._gate.enter():
+            return SpanExportResult.FAILURE
+        try:
+            redacted = []
+            for span in spans:
+                try:
+                    redacted.append(self.redact(span))
+                except Exception:
+                    self._redactor.count("error", _SIGNAL)
+                    _log.debug("dropped a span that could not be redacted", exc_info=True)
+        finally:
+            self._gate.leave()
         return self._inner.export(redacted)
 
     def redact(self, span: ReadableSpan) -> ReadableSpan:
