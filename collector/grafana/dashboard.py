@@ -11,6 +11,7 @@ Metric names are crocotel's (docs/telegram.md, docs/health-and-metrics.md); test
 checks them against a real run and evaluates every expression in a real Prometheus.
 """
 
+# ruff: noqa: E501  (PromQL expressions are kept whole, one per line, so they read as queries)
 from __future__ import annotations
 
 import json
