@@ -40,7 +40,7 @@ def test_matches_the_compose_specification_schema(compose: dict[str, Any]) -> No
 
 def test_has_the_whole_stack(compose: dict[str, Any]) -> None:
     services = _services(compose)
-    assert {"bot", "agent", "jaeger", "tempo", "loki", "prometheus", "gateway"} <= set(services)
+    assert {"bot", "agent", "jaeger", "tempo", "loki", "prometheus", "grafana", "gateway"} <= set(services)
     assert services["gateway"]["profiles"] == ["gateway"]
     assert all("profiles" not in s for name, s in services.items() if name != "gateway")
 
@@ -119,6 +119,10 @@ SHIPPED = (
     "demo.Dockerfile.dockerignore",
     "prometheus.yaml",
     "tempo.yaml",
+    "grafana/dashboard.py",
+    "grafana/crocotel-dashboard.json",
+    "grafana/provisioning/datasources.yaml",
+    "grafana/provisioning/dashboards.yaml",
 )
 
 
