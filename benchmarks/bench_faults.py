@@ -9,7 +9,8 @@ receiver in this process standing in for the Collector. Cases:
 - ``down``: nothing listens at the endpoint for the whole run. Pass: the time
   per update (one in flight, so it is the latency) within 10% of ``up`` (medians
   over ``--runs`` alternating runs), resident memory within 15 MB of ``up``, and
-  the failed exports counted in the SDK's self-metrics on /metrics;
+  the failed exports counted in the SDK's self-metrics on /metrics (the exporter
+  gives a batch up after 10 s of retries, so the bot is kept up, idle, until then);
 - ``slow``: the Collector answers every export after 5 s. Pass: latency within
   10% of ``up``, the bot answers everything and exits 0 within the shutdown
   deadline plus 5 s;
@@ -157,13 +158,20 @@ def latency_run(case: str, updates: int) -> dict[str, float]:
 
     with BotApiThread() as api, OtlpReceiver(on_export=answer_late) as receiver:
         endpoint = receiver.endpoint if case != "down" else f"http://127.0.0.1:{free_port()}"
-        bot = Bot(api, endpoint, updates + 50)
+        bot = Bot(api, endpoint, updates + 100)
         bot.driver.until(50)
         started = time.monotonic()
         bot.driver.until(updates + 50)
         per_update = (time.monotonic() - started) / updates
         rss = rss_mb(bot.proc.pid)
-        metrics = scrape(bot.port)
+        metrics = scrape(bot.port)  # while the bot still runs: 50 updates to go
+        if case == "down":  # the exporter gives a batch up after its 10 s of retries: wait for the count
+            for _ in range(150):
+                if failed_exports(metrics) > 0:
+                    break
+                time.sleep(0.2)
+                metrics = scrape(bot.port)
+        bot.driver.until(updates + 100)
         code, exit_s = bot.wait_exit()
         slow.set()
     return {
@@ -215,8 +223,9 @@ def storm_case(updates: int) -> dict[str, object]:
                 break
             time.sleep(0.05)
         bot.driver.pushed = len(api.standin.sent)
+        bot.driver.until(updates - 1)
+        metrics = scrape(bot.port)  # while the bot still runs: one update to go
         bot.driver.until(updates)
-        metrics = scrape(bot.port)
         code, _ = bot.wait_exit()
         settle(receiver)
         spans = sendmessage_spans(receiver)
