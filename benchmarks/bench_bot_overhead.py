@@ -63,11 +63,9 @@ sys.path.insert(0, str(REPO))
 from benchmarks._stock import crocotel_python, stock_python  # noqa: E402
 from crocotel.testing import BotApiThread, OtlpReceiver  # noqa: E402
 
-VENV = Path(sys.executable).parent
 TEXTS = ("hello", "how are you?", "/start", "what's new", "good morning!")
 MODULES = {"crocbot": "examples.crocbot", "aiohttp": "examples.aiohttp_bot"}
 WINDOWS = {"sequential": 1, "concurrent": 16}
-CONFIGS = ("A", "B", "C")
 BASELINE = "C0"
 # (spans, log records) per update each configuration must deliver for its timing to mean anything.
 # crocbot under crocotel: update -> handler -> sendMessage, and its "echoing" line (4 texts in 5);
