@@ -233,7 +233,25 @@ def _resource(s: Settings) -> Resource:
     attributes.setdefault("process.runtime.version", platform.python_version())
     attributes["telemetry.distro.name"] = "crocotel"
     attributes["telemetry.distro.version"] = __version__
-    return Resource.create(attributes)
+    created = Resource.create(attributes)
+    return _HashedResource(created.attributes, created.schema_url)
+
+
+class _HashedResource(Resource):
+    """A Resource that computes its hash once.
+
+    The OTLP encoders group every batch by resource, hashing each span's and log record's
+    resource; the SDK's ``Resource.__hash__`` serialises all attributes to JSON every time
+    (about 1% of a plain bot's CPU per signal in a profile). A resource never changes, so one
+    hash serves for its life.
+    """
+
+    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def _sampler(s: Settings) -> samplers.Sampler:

@@ -131,7 +131,9 @@ class TelegramInstruments:
         code = error_code if error_code is not None and 100 <= error_code <= 599 else None
         error = self.error_types(error_type) if error_type else ""
         key = ("a", method, outcome, code, error)
-        attrs = self._cached(key, _api_attributes(method, outcome, code, error))
+        attrs = self._attrs.get(key)  # built only for a new combination: this runs on every call
+        if attrs is None:
+            attrs = self._cached(key, _api_attributes(method, outcome, code, error))
         self.api_duration.record(seconds, attrs)
         if retry_after is not None:
             self.api_retry_after.record(retry_after, self._cached(("r", method), {API_METHOD: method}))

@@ -48,6 +48,7 @@ __all__ = ["BotApiHooks", "client_options"]
 
 _URL_KEYS = ("url.full", "http.url")
 _REMEMBERED_URLS = 512
+_UNSEEN = object()
 
 
 def _is_poll(attributes: Attributes) -> bool:
@@ -150,6 +151,7 @@ class BotApiHooks:
     def __init__(self, instruments: TelegramInstruments | None = None) -> None:
         self._instruments = instruments
         self._methods = Capped(256)
+        self._by_path: dict[str, str | None] = {}
 
     @property
     def instruments(self) -> TelegramInstruments:
@@ -158,9 +160,21 @@ class BotApiHooks:
         return self._instruments
 
     def method(self, url: Any) -> str | None:
-        """The (capped) Bot API method of a request URL, else None."""
-        method = method_of_path(url.path)
-        return self._methods(method) if method is not None else None
+        """The (capped) Bot API method of a request URL, else None.
+
+        Asked three times per request (trace config, request and response hooks) for the same
+        few paths: the answer is remembered per path instead of matching the pattern each time.
+        """
+        path = url.path
+        known = self._by_path.get(path, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        method = method_of_path(path)
+        capped = self._methods(method) if method is not None else None
+        if len(self._by_path) >= _REMEMBERED_URLS:
+            self._by_path.clear()
+        self._by_path[path] = capped
+        return capped
 
     def request_hook(self, span: Span, params: Any) -> None:
         """Name a Bot API request's span after its method; never raises."""

@@ -5,6 +5,7 @@ Environment:
   TELEGRAM_API_URL  Bot API base URL (default https://api.telegram.org)
   POLL_TIMEOUT      long-polling timeout in seconds (default 25)
   MAX_UPDATES       stop after this many updates (optional; for tests and demos)
+  CONCURRENCY       updates of one batch handled at once (default 1: one after another)
 
 It answers ``/start`` with a greeting and echoes every other text message.
 SIGTERM or SIGINT stops it cleanly.
@@ -77,8 +78,19 @@ async def handle_update(bot: Bot, update: dict[str, Any]) -> None:
         await bot.call("sendMessage", chat_id=chat_id, text=reply_for(text))
 
 
-async def poll(bot: Bot, poll_timeout: int, max_updates: int | None) -> None:
-    """Long-poll getUpdates and handle updates until ``max_updates`` were handled (or forever)."""
+async def handle_safely(bot: Bot, update: dict[str, Any]) -> None:
+    """Answer one update; a Bot API or network failure is logged, never raised."""
+    try:
+        await handle_update(bot, update)
+    except (*TRANSIENT_ERRORS, BotApiError):
+        log.exception("could not answer update %s", update["update_id"])
+
+
+async def poll(bot: Bot, poll_timeout: int, max_updates: int | None, concurrency: int = 1) -> None:
+    """Long-poll getUpdates and handle updates until ``max_updates`` were handled (or forever).
+
+    The updates of one batch are handled ``concurrency`` at a time (one after another by default).
+    """
     offset = 0
     handled = 0
     failures = 0
@@ -96,19 +108,19 @@ async def poll(bot: Bot, poll_timeout: int, max_updates: int | None) -> None:
             await asyncio.sleep(delay)
             continue
         failures = 0
-        for update in updates:
-            offset = update["update_id"] + 1
-            try:
-                await handle_update(bot, update)
-            except (*TRANSIENT_ERRORS, BotApiError):
-                log.exception("could not answer update %s", update["update_id"])
-            handled += 1
-            if max_updates is not None and handled >= max_updates:
-                break
+        if max_updates is not None:
+            updates = updates[: max_updates - handled]
+        for start in range(0, len(updates), concurrency):
+            chunk = updates[start : start + concurrency]
+            offset = chunk[-1]["update_id"] + 1
+            await asyncio.gather(*(handle_safely(bot, update) for update in chunk))
+            handled += len(chunk)
     log.info("handled %d updates, stopping", handled)
 
 
-async def run(token: str, api_url: str, poll_timeout: int, max_updates: int | None) -> None:
+async def run(
+    token: str, api_url: str, poll_timeout: int, max_updates: int | None, concurrency: int = 1
+) -> None:
     """Start the bot and poll until done or until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,7 +133,7 @@ async def run(token: str, api_url: str, poll_timeout: int, max_updates: int | No
         bot = Bot(session, api_url, token)
         me = await bot.call("getMe")
         log.info("started as @%s", me.get("username"))
-        polling = asyncio.create_task(poll(bot, poll_timeout, max_updates))
+        polling = asyncio.create_task(poll(bot, poll_timeout, max_updates, concurrency))
         stopping = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -145,7 +157,8 @@ def main() -> int:
     poll_timeout = int(os.environ.get("POLL_TIMEOUT", "25"))
     max_updates_text = os.environ.get("MAX_UPDATES")
     max_updates = int(max_updates_text) if max_updates_text else None
-    asyncio.run(run(token, api_url, poll_timeout, max_updates))
+    concurrency = max(1, int(os.environ.get("CONCURRENCY", "1")))
+    asyncio.run(run(token, api_url, poll_timeout, max_updates, concurrency))
     return 0
 
 
