@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import REPO, free_port
+from tests.support import REPO, free_port
 
 ALERTS = REPO / "collector" / "alerts"
 RULE_FILES = sorted(ALERTS.glob("*.rules.yaml"))

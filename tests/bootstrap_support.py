@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.collector_support import cache_dir
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def _fail_or_skip(reason: str) -> None:

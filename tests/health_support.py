@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from crocotel.testing import BotApiThread
-from tests.conftest import base_env, instrumented, wait_line
+from tests.support import base_env, instrumented, wait_line
 
 LOOP_APP = "tests/apps/loop_app.py"
 

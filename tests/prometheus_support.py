@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support import free_port
 
 INSTALL_HINT = "install it with: apt-get update && apt-get install -y prometheus"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 RUNBOOKS = REPO / "runbooks"
 DASHBOARD_DIR = REPO / "collector" / "grafana"

@@ -11,7 +11,7 @@ import aiohttp
 
 from crocotel.testing import BotApiStandIn, BotApiThread, OtlpReceiver
 from crocotel.testing.otlp import ReceivedMetric, ReceivedSpan
-from tests.conftest import base_env, instrumented
+from tests.support import base_env, instrumented
 
 KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_CONSUMER = 1, 2, 3, 5
 STATUS_ERROR = 2

@@ -9,7 +9,7 @@ import pytest
 from crocotel.testing import BotApiThread, OtlpReceiver
 from crocotel.testing.botapi import DEFAULT_TOKEN
 from examples.demo.slow_service import SlowService
-from tests.conftest import free_port
+from tests.support import free_port
 from tests.telegram_support import (
     KIND_CLIENT,
     KIND_CONSUMER,

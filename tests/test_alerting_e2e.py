@@ -43,7 +43,7 @@ from tests.alerting_support import (
     wait_for,
 )
 from tests.collector_support import agent_env, cache_dir, http_get, otelcol_binary, running_agent
-from tests.conftest import BIN, REPO, base_env
+from tests.support import BIN, REPO, base_env
 from tests.telegram_support import prometheus_samples
 
 pytestmark = pytest.mark.integration

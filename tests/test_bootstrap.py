@@ -16,7 +16,7 @@ from opentelemetry import metrics, trace
 import crocotel
 from crocotel import config, diagnostics, lifecycle
 from crocotel.testing import OtlpReceiver, reset_telemetry
-from tests.conftest import base_env
+from tests.support import base_env
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 

@@ -14,7 +14,7 @@ import pytest
 
 from crocotel.configurator import EXIT_CONFIG
 from crocotel.testing import OtlpReceiver
-from tests.conftest import BIN, REPO, SPAN_APP, base_env
+from tests.support import BIN, REPO, SPAN_APP, base_env
 
 CROCOTEL = str(BIN / "crocotel")
 

@@ -124,7 +124,7 @@ def test_sdk_disabled_turns_everything_off() -> None:
 
 
 def test_readme_documents_every_variable() -> None:
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     readme = (REPO / "README.md").read_text()
     missing = [v.name for v in config.VARIABLES if f"`{v.name}`" not in readme and v.name not in readme]

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from crocotel.testing import OtlpReceiver
-from tests.conftest import BIN, REPO, base_env
+from tests.support import BIN, REPO, base_env
 from tests.telegram_support import prometheus_samples
 
 pytestmark = pytest.mark.integration

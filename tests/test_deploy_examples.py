@@ -25,7 +25,7 @@ else:  # pragma: no cover
 
 from crocotel import config
 from crocotel.testing import BotApiThread
-from tests.conftest import BIN, REPO, base_env, free_port
+from tests.support import BIN, REPO, base_env, free_port
 
 DEPLOY = REPO / "examples" / "deploy"
 K8S = DEPLOY / "kubernetes"

@@ -13,7 +13,7 @@ import pytest
 
 from crocotel.configurator import EXIT_CONFIG
 from crocotel.testing import OtlpReceiver
-from tests.conftest import SPAN_APP, base_env, instrumented, wait_line
+from tests.support import SPAN_APP, base_env, instrumented, wait_line
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from crocotel import errors
 from crocotel.redaction import Redactor
-from tests.conftest import BIN, REPO, base_env
+from tests.support import BIN, REPO, base_env
 
 ERROR_APP = REPO / "tests" / "apps" / "error_app.py"
 TOKEN = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REPO, base_env, free_port, instrumented
+from tests.support import REPO, base_env, free_port, instrumented
 
 pytestmark = pytest.mark.integration
 

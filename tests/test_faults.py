@@ -24,7 +24,7 @@ import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
 from crocotel.testing.otlp import ReceivedSpan
-from tests.conftest import instrumented
+from tests.support import instrumented
 from tests.telegram_support import bot_env
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import pytest
 
 from crocotel.health import BotSignals, Health
 from crocotel.testing import BotApiThread
-from tests.conftest import base_env
 from tests.health_support import get, loop_app, probe, wait_for
+from tests.support import base_env
 
 pytestmark = pytest.mark.integration
 

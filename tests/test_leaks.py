@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
-from tests.conftest import REPO, base_env, instrumented, wait_line
+from tests.support import REPO, base_env, instrumented, wait_line
 
 pytestmark = pytest.mark.integration
 

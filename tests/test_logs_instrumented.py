@@ -11,7 +11,7 @@ import json
 import pytest
 
 from crocotel.testing import OtlpReceiver
-from tests.conftest import REPO, base_env, instrumented
+from tests.support import REPO, base_env, instrumented
 
 pytestmark = pytest.mark.integration
 

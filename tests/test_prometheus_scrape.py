@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
-from tests.conftest import instrumented
 from tests.health_support import wait_for
 from tests.prometheus_support import prometheus, prometheus_binary
+from tests.support import instrumented
 from tests.telegram_support import bot_env
 
 pytestmark = pytest.mark.integration

@@ -29,8 +29,8 @@ from examples.demo.slow_service import SlowService
 from examples.demo.traffic import Traffic
 from tests.alerting_support import Server, binary, http_json, selectors, start, stop, wait_for
 from tests.collector_support import agent_env, http_get, otelcol_binary, running_agent
-from tests.conftest import BIN, REPO, base_env, free_port
 from tests.runbook_support import dashboard, dashboard_queries, load_generator, runbook_expressions
+from tests.support import BIN, REPO, base_env, free_port
 from tests.telegram_support import prometheus_samples
 from tests.test_alerting_e2e import FAILURE_ONLY_LABELS, FAILURE_ONLY_OTELCOL
 

@@ -16,7 +16,7 @@ import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
 from examples.demo.slow_service import SlowService
-from tests.conftest import free_port, instrumented
+from tests.support import free_port, instrumented
 from tests.telegram_support import (
     KIND_CLIENT,
     KIND_CONSUMER,

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from tests.alerting_support import DEFAULT_RUNBOOK_BASE, load_rules
-from tests.conftest import REPO
 from tests.runbook_support import RUNBOOKS, runbook_expressions, runbook_files
+from tests.support import REPO
 
 SECTIONS = ["Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation"]
 _TEMPLATE = re.compile(r'^\{\{ or \$externalLabels\.runbook_base_url "([^"]+)" \}\}(/.*)$')

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO, base_env, free_port, instrumented, wait_line
+from tests.support import REPO, base_env, free_port, instrumented, wait_line
 from tests.telegram_support import prometheus_samples
 
 pytestmark = pytest.mark.integration

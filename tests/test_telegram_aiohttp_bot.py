@@ -10,7 +10,7 @@ import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
 from crocotel.testing.botapi import DEFAULT_TOKEN
-from tests.conftest import instrumented
+from tests.support import instrumented
 from tests.telegram_support import (
     KIND_CLIENT,
     STATUS_ERROR,

@@ -19,7 +19,7 @@ import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
 from crocotel.testing.otlp import ReceivedSpan
-from tests.conftest import REPO, instrumented
+from tests.support import REPO, instrumented
 from tests.telegram_support import bot_env, run_bot, sticker
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from crocotel.testing import assert_no_leaks, find_leaks
 from crocotel.testing.botapi import DEFAULT_TOKEN
 from crocotel.testing.leaks import shapes_of
-from tests.conftest import REPO
+from tests.support import REPO
 
 PHONE = "+44 7911 123456"
 

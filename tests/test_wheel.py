@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crocotel.testing import OtlpReceiver
-from tests.conftest import REPO, SPAN_APP, base_env
+from tests.support import REPO, SPAN_APP, base_env
 
 pytestmark = pytest.mark.integration
 
