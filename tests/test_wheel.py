@@ -6,6 +6,7 @@ This catches what an editable install hides: missing modules, package data
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,7 +38,7 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, receiver: OtlpReceiver) -> None:
     # the pip bundled with older Pythons cannot resolve the 0.66bN pre-release pins
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip"], check=True, timeout=300)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[testing]"],
         check=True,
         capture_output=True,
         timeout=600,
@@ -57,3 +58,46 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, receiver: OtlpReceiver) -> None:
     assert receiver.wait_for(lambda r: len(r.spans()) == 2, timeout=10)
     assert {s.resource["service.name"] for s in receiver.spans()} == {"from-wheel"}
     assert {s.resource["telemetry.distro.name"] for s in receiver.spans()} == {"crocotel"}
+
+    _every_subcommand_runs(venv / "bin", tmp_path, env)
+    _the_test_kit_works(python, tmp_path, env)
+
+
+def _every_subcommand_runs(bin_dir: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """What a pip user can type: every subcommand ``crocotel --help`` lists runs from the wheel."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    crocotel = str(bin_dir / "crocotel")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [crocotel, *args], cwd=empty, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    listed = run("--help").stdout
+    commands = set(listed.split("{", 1)[1].split("}", 1)[0].split(","))
+    assert commands == {"run", "config", "doctor", "collector-config"}, listed
+    results = {
+        "run": run("run", "--", str(bin_dir / "python"), "-c", "print('RAN')"),
+        "config": run("config"),
+        "doctor": run("doctor"),
+        "collector-config": run("collector-config"),
+    }
+    assert results["run"].returncode == 0 and "RAN" in results["run"].stdout, results["run"].stderr
+    assert results["config"].returncode == 0 and "OTEL_SERVICE_NAME" in results["config"].stdout
+    assert "[ok  ] redaction self-test" in results["doctor"].stdout, results["doctor"].stdout
+    assert "transform/redact" in results["collector-config"].stdout
+    for name, done in results.items():
+        assert "Traceback" not in done.stderr, (name, done.stderr)
+
+
+def _the_test_kit_works(python: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """``crocotel[testing]`` gives a bot author the fixtures and the leak check, from the wheel."""
+    suite = tmp_path / "my_bot_tests"
+    suite.mkdir()
+    shutil.copy(REPO / "tests" / "kit" / "test_kit_example.py", suite / "test_kit_example.py")
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
+        cwd=suite, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
