@@ -419,6 +419,6 @@ def test_grpc_from_a_bot_through_the_agent(
     assert by_transport.get("grpc", 0) >= 2 and by_transport.get("http", 0) == 0, by_transport
     span = next(s for s in main.spans() if s.name == "sendMessage")
     assert span.resource["service.name"] == "crocbot-test"
-    assert str(span.attributes["http.url"]).endswith("/bot[REDACTED:bot_token]/sendMessage")
+    assert str(span.attributes["url.full"]).endswith("/bot[REDACTED:bot_token]/sendMessage")
     secret = api.token.partition(":")[2]
     assert secret and all(secret.encode() not in body for body in main.raw_bodies())

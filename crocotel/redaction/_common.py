@@ -75,7 +75,8 @@ class ExportGate:
     through a long queue while the interpreter finalizes. A daemon thread that is inside RE2's
     C++ code at that moment is torn down through C++ frames and aborts the whole process
     (SIGABRT, exit status 134), so telemetry would change the bot's exit status. :meth:`close`
-    makes every later export a cheap no-op and waits, briefly, for batches already inside.
+    makes every later export a cheap no-op and waits, briefly, for batches already inside; a
+    batch checks :attr:`closed` between items, so it leaves within one item's redaction.
     Entering and leaving cost one lock per batch, not per value.
     """
 
@@ -83,6 +84,11 @@ class ExportGate:
         self._lock = threading.Condition()
         self._inside = 0
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether shutdown gave up: a batch inside stops before its next item."""
+        return self._closed
 
     def enter(self) -> bool:
         """Whether a batch may be redacted now; pair a True answer with :meth:`leave`."""
@@ -103,4 +109,4 @@ class ExportGate:
         """Refuse new batches and wait up to ``timeout`` s for those inside; True when none is left."""
         with self._lock:
             self._closed = True
-            return self._lock.wait_for(lambda: self._inside == 0, timeout)
+            return bool(self._lock.wait_for(lambda: self._inside == 0, timeout))

@@ -57,6 +57,8 @@ class RedactingLogExporter(LogRecordExporter):
         try:
             redacted = []
             for record in batch:
+                if self._gate.closed:
+                    return LogRecordExportResult.FAILURE
                 try:
                     redacted.append(self.redact(record))
                 except Exception:

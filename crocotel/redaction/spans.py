@@ -64,6 +64,8 @@ class RedactingSpanExporter(SpanExporter):
         try:
             redacted = []
             for span in spans:
+                if self._gate.closed:
+                    return SpanExportResult.FAILURE
                 try:
                     redacted.append(self.redact(span))
                 except Exception:
