@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from crocotel.policy import HELD_BACK
+
 T = TypeVar("T")
 
 TRACES_EXPORTERS = ("otlp", "console", "none")
@@ -116,6 +118,11 @@ VARIABLES: tuple[Variable, ...] = (
         "false",
         "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
     ),
+    Variable(
+        "CROCOTEL_ENABLE_INSTRUMENTATIONS",
+        "",
+        "upstream instrumentations crocotel holds back, to load anyway: " + ", ".join(HELD_BACK),
+    ),
 )
 
 _DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
@@ -163,6 +170,7 @@ class Settings:
     redact: bool = True
     redact_hash_key: bytes | None = None
     trace_getupdates: bool = False
+    enable_instrumentations: tuple[str, ...] = ()
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -418,6 +426,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
     hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
     trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
+    enable_instrumentations = r.get(
+        "CROCOTEL_ENABLE_INSTRUMENTATIONS",
+        Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
+        (),
+        "loading held-back instrumentations",
+    )
 
     return Settings(
         sdk_disabled=sdk_disabled,
@@ -443,6 +457,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         redact=redact,
         redact_hash_key=hash_key.encode() if hash_key else None,
         trace_getupdates=trace_getupdates,
+        enable_instrumentations=enable_instrumentations,
         problems=tuple(r.problems),
     )
 
