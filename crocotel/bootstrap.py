@@ -32,10 +32,10 @@ from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
 from crocotel.redaction import Redactor, redact
-from crocotel.redaction.logs import RedactingLogExporter
-from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
-from crocotel.redaction.spans import RedactingSpanExporter
+from crocotel.redaction.policy import NoRedaction, Redaction
 from crocotel.server import PortInUseError, TelemetryServer, metrics_route
+
+__all__ = ["Telemetry", "configure", "current", "reset_telemetry"]
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Telemetry:
     """What :func:`configure` built; :meth:`shutdown` flushes it all within a deadline."""
 
     settings: Settings
-    redactor: Redactor | None = None
+    redaction: Redaction = field(default_factory=NoRedaction)
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
     logger_provider: Any | None = None
@@ -150,12 +150,36 @@ def configure(environ: dict[str, str] | None = None) -> Telemetry:
         return telemetry
 
 
+def reset_telemetry() -> None:
+    """Shut down and forget what :func:`configure` built, and the API's set-once globals.
+
+    For test suites that configure crocotel more than once in a process (exposed as
+    ``crocotel.testing.reset_telemetry``); the OpenTelemetry API itself has no public reset.
+    """
+    global _current
+    from opentelemetry import _logs
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    with _lock:
+        if _current is not None:
+            _current.shutdown(timeout=2.0)
+        _current = None
+    lifecycle.uninstall()
+    trace_api._TRACER_PROVIDER_SET_ONCE = Once()
+    trace_api._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    _logs._internal._LOGGER_PROVIDER = None
+
+
 def _build(t: Telemetry) -> None:
     s = t.settings
     os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
     if s.redact:
-        t.redactor = Redactor(hash_key=s.redact_hash_key)
-        diagnostics.install(redact=t.redactor.text)
+        t.redaction = Redaction(Redactor(hash_key=s.redact_hash_key))
+        diagnostics.install(redact=t.redaction.engine.text)
     resource = _resource(s)
     t.meter_provider = _meter_provider(t, resource)
     if s.traces_enabled:
@@ -239,10 +263,11 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     readers: list[MetricReader] = []
     if "prometheus" in s.metrics_exporters:
         reader, registry = metric_views.prometheus_reader()
-        exposed: Any = RedactingCollector(registry, t.redactor) if t.redactor is not None else registry
         try:
             t.server = TelemetryServer(
-                s.prometheus_host, s.prometheus_port, {"/metrics": metrics_route(exposed)}
+                s.prometheus_host,
+                s.prometheus_port,
+                {"/metrics": metrics_route(t.redaction.wrap_registry(registry))},
             )
             readers.append(reader)
         except PortInUseError as exc:
@@ -256,11 +281,11 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     if "otlp" in s.metrics_exporters and s.metrics_otlp is not None:
         inner = _otlp_exporter("metrics", s.metrics_otlp, metrics_api.NoOpMeterProvider())
         t.exporters.append(inner)
-        exporters.append(RedactingMetricExporter(inner, t.redactor) if t.redactor else inner)
+        exporters.append(t.redaction.wrap_metrics(inner))
     if "console" in s.metrics_exporters:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
-        exporters.append(ConsoleMetricExporter())
+        exporters.append(t.redaction.wrap_metrics(ConsoleMetricExporter()))
     t.push_readers = [
         PeriodicExportingMetricReader(e, export_interval_millis=s.metric_export_interval_ms)
         for e in exporters
@@ -270,8 +295,7 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
         metric_readers=readers, resource=resource, shutdown_on_exit=False, views=metric_views.views()
     )
     metrics_api.set_meter_provider(provider)
-    if t.redactor is not None:
-        _observe_redactions(provider, t.redactor)
+    _observe_redactions(provider, t.redaction.engine)
     return provider
 
 
@@ -307,9 +331,12 @@ def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
         exporters.append(ConsoleSpanExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        wrapped = RedactingSpanExporter(exporter, t.redactor) if t.redactor else exporter
         provider.add_span_processor(
-            BatchSpanProcessor(wrapped, max_queue_size=s.span_queue_size, meter_provider=t.meter_provider)
+            BatchSpanProcessor(
+                t.redaction.wrap_spans(exporter),
+                max_queue_size=s.span_queue_size,
+                meter_provider=t.meter_provider,
+            )
         )
     return provider
 
@@ -328,23 +355,15 @@ def _logger_provider(t: Telemetry, resource: Resource) -> Any:
         exporters.append(ConsoleLogRecordExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        wrapped = RedactingLogExporter(exporter, t.redactor) if t.redactor else exporter
         provider.add_log_record_processor(
-            BatchLogRecordProcessor(wrapped, max_queue_size=s.log_queue_size, meter_provider=t.meter_provider)
+            BatchLogRecordProcessor(
+                t.redaction.wrap_logs(exporter),
+                max_queue_size=s.log_queue_size,
+                meter_provider=t.meter_provider,
+            )
         )
     set_logger_provider(provider)
     return provider
-
-
-def _logging_redaction(redactor: Redactor | None) -> dict[str, Any]:
-    """The redaction hooks for :func:`crocotel.logs.install` (all ``None`` when redaction is off)."""
-    if redactor is None:
-        return {"redact": None, "is_secret_key": None, "keyed": None}
-    return {
-        "redact": lambda text: redactor.text(text, "logs"),
-        "is_secret_key": redactor.is_sensitive_key,
-        "keyed": lambda value, key: redactor.keyed(value, key, "logs"),
-    }
 
 
 def _install_logging(t: Telemetry) -> Callable[[], None]:
@@ -355,5 +374,5 @@ def _install_logging(t: Telemetry) -> Callable[[], None]:
         log_level=t.settings.log_level,
         service_name=t.settings.service_name,
         logger_provider=t.logger_provider,
-        **_logging_redaction(t.redactor),
+        redactor=t.redaction.engine,
     )

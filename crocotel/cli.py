@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -14,8 +16,9 @@ from urllib.parse import urlsplit
 
 from crocotel import config
 from crocotel._version import __version__
-from crocotel.collector import add_subcommand as add_collector_config
 from crocotel.configurator import EXIT_CONFIG
+
+__all__ = ["build_parser", "launch_env", "main"]
 
 
 def _autoinstrument_dir() -> str:
@@ -39,7 +42,9 @@ def launch_env(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate the configuration, then replace this process with the instrumented command."""
-    command: list[str] = [a for a in args.command if a != "--"] if args.command else []
+    command: list[str] = list(args.command or [])
+    if command[:1] == ["--"]:  # only the separator: later "--" belong to the command
+        command = command[1:]
     if not command:
         print("crocotel run: give the command to run, e.g. crocotel run -- python -m mybot", file=sys.stderr)
         return 2
@@ -60,21 +65,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
-    """Print every variable's effective value and where it came from; secrets masked."""
+    """Print every variable's effective value and where it came from; secrets masked.
+
+    Every line also passes the redaction rules: a token pasted into, say,
+    ``OTEL_RESOURCE_ATTRIBUTES`` is not printed back.
+    """
+    from crocotel.redaction import redact
+
     settings = config.load()
     rows = config.describe(settings)
     width = max(len(name) for name, _, _ in rows)
     for name, value, source in rows:
-        print(f"{name:<{width}}  {value}  [{source}]")
+        print(redact(f"{name:<{width}}  {value}  [{source}]"))
     print()
-    if settings.traces_otlp:
-        print(f"traces  -> {settings.traces_otlp.protocol} {settings.traces_otlp.endpoint}")
-    if settings.logs_otlp:
-        print(f"logs    -> {settings.logs_otlp.protocol} {settings.logs_otlp.endpoint}")
+    signals = (
+        ("traces", settings.traces_otlp),
+        ("logs", settings.logs_otlp),
+        ("metrics", settings.metrics_otlp),
+    )
+    for signal, otlp in signals:
+        if otlp is not None:
+            print(redact(f"{signal:<7} -> {otlp.protocol} {config.mask_url(otlp.endpoint)}"))
     if "prometheus" in settings.metrics_exporters:
         print(f"metrics -> http://{settings.prometheus_host}:{settings.prometheus_port}/metrics")
     for problem in settings.problems:
-        print(problem.message(), file=sys.stderr)
+        print(redact(problem.message()), file=sys.stderr)
     return 1 if settings.problems else 0
 
 
@@ -89,14 +104,60 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _reachable(url: str, timeout: float = 2.0) -> bool:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def _otlp_answer(otlp: config.OtlpSettings, timeout: float = 3.0) -> str | None:
+    """Send one empty trace export the way the exporter would; None if an OTLP receiver took it.
+
+    A bare TCP connect would call any listening port "reachable"; an empty export request is
+    what tells an OTLP receiver from a web server, a database or a wrong protocol.
+    """
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    body = ExportTraceServiceRequest().SerializeToString()
+    headers = dict(otlp.headers)
+    if otlp.protocol == "grpc":
+        return _grpc_answer(otlp.endpoint, body, headers, timeout)
+    parts = urlsplit(otlp.endpoint)
+    url = otlp.endpoint if parts.path.endswith("/v1/traces") else f"{parts.scheme}://{parts.netloc}/v1/traces"
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={**headers, "Content-Type": "application/x-protobuf"}
+    )
     try:
-        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kind = response.headers.get("Content-Type", "")
+            if response.status == 200 and "protobuf" in kind:
+                return None
+            return f"answered HTTP {response.status} ({kind or 'no content type'}), not as an OTLP receiver"
+    except urllib.error.HTTPError as exc:
+        return f"answered HTTP {exc.code}, not as an OTLP/HTTP receiver (wrong port or path?)"
+    except (OSError, ValueError) as exc:
+        return f"not reachable ({type(exc).__name__})"
+
+
+def _grpc_answer(endpoint: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
+    """The gRPC variant of :func:`_otlp_answer`: one empty Export call."""
+    import grpc
+
+    parts = urlsplit(endpoint)
+    target = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 4317)}"
+    channel = (
+        grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        if parts.scheme == "https"
+        else grpc.insecure_channel(target)
+    )
+    try:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        export(body, timeout=timeout, metadata=tuple((k.lower(), v) for k, v in headers.items()))
+        return None
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        name = getattr(code, "name", "error")
+        return f"did not take an OTLP/gRPC export ({name})"
+    finally:
+        channel.close()
 
 
 def _instrumentations(settings: config.Settings) -> list[tuple[str, str]]:
@@ -104,7 +165,7 @@ def _instrumentations(settings: config.Settings) -> list[tuple[str, str]]:
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
     from crocotel.distro import installed_instrumentations
-    from crocotel.policy import held_back
+    from crocotel.instrumentation_policy import held_back
 
     disabled = {n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
     installed = installed_instrumentations()
@@ -150,13 +211,15 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     for signal, otlp in (("traces", settings.traces_otlp), ("logs", settings.logs_otlp)):
         if otlp is None:
             continue
-        if _reachable(otlp.endpoint):
-            report("ok", f"{signal}: OTLP endpoint {otlp.endpoint} is reachable")
+        shown = config.mask_url(otlp.endpoint)
+        answer = _otlp_answer(otlp)
+        if answer is None:
+            report("ok", f"{signal}: an OTLP receiver answers at {shown}")
         else:
             report(
                 "warn",
-                f"{signal}: OTLP endpoint {otlp.endpoint} is not reachable; the bot will run, its "
-                "telemetry will be dropped (set OTEL_EXPORTER_OTLP_ENDPOINT)",
+                f"{signal}: {shown} {answer}; the bot will run, its telemetry will be dropped "
+                "(set OTEL_EXPORTER_OTLP_ENDPOINT)",
             )
     distros = sorted(ep.name for ep in metadata.entry_points(group="opentelemetry_distro"))
     if distros != ["crocotel"]:
@@ -174,6 +237,19 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_collector_config(args: argparse.Namespace) -> int:
+    """Print the Collector's generated redaction block, or check or refresh it in a file."""
+    from crocotel import collector
+
+    if args.write is None and args.check is None:
+        sys.stdout.write(collector.render_block())
+        return 0
+    status, message = collector.check_or_write(Path(args.write or args.check), write=args.write is not None)
+    if message:
+        print(message, file=sys.stderr if status == 2 else sys.stdout)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate so the docs and tests can inspect it."""
     parser = argparse.ArgumentParser(prog="crocotel", description="OpenTelemetry for Telegram bots")
@@ -188,7 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check ports, the Collector, instrumentations").set_defaults(
         func=cmd_doctor
     )
-    add_collector_config(sub)  # crocotel collector-config: crocotel/collector.py
+    collector = sub.add_parser(
+        "collector-config",
+        help="print the agent Collector's redaction processors, rendered from the redaction rules",
+    )
+    where = collector.add_mutually_exclusive_group()
+    where.add_argument("--write", metavar="FILE", help="replace the generated block in FILE")
+    where.add_argument("--check", metavar="FILE", help="exit 1 if FILE's generated block is stale")
+    collector.set_defaults(func=cmd_collector_config)
     return parser
 
 

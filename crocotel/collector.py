@@ -2,10 +2,13 @@
 
 The agent Collector (``collector/otelcol-agent.yaml``) redacts every signal a
 second time, outside the bot, with the same RE2 patterns as the in-process
-engine. Its ``transform/redact`` and ``redaction/secret_keys`` processors are a
-generated block between two marker lines; ``crocotel collector-config`` prints
-that block, ``--write FILE`` replaces it in a config file and ``--check FILE``
-fails when the file's block has drifted from the rules.
+engine. Its ``transform/redact``, ``redaction/secret_keys`` and
+``transform/secret_marker`` processors are a generated block between two marker
+lines (the last rewrites the redaction processor's fixed ``****`` mask as the
+``[REDACTED:secret]`` marker the process writes); ``crocotel collector-config``
+(in :mod:`crocotel.cli`) prints that block, ``--write FILE`` replaces it in a
+config file and ``--check FILE`` fails when the file's block has drifted from
+the rules.
 
 Escaping, from inside out: a pattern or Go ``regexp.Expand`` replacement becomes
 an OTTL string literal (backslash and double quote escaped), then ``$`` is
@@ -15,8 +18,6 @@ single-quoted scalar.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,9 @@ __all__ = [
     "BEGIN",
     "END",
     "Pattern",
-    "add_subcommand",
+    "check_or_write",
     "extract_block",
+    "marker_statements",
     "render_block",
     "render_patterns",
     "replace_block",
@@ -122,6 +124,28 @@ def transform_statements(patterns: list[Pattern] | None = None) -> dict[str, lis
     return out
 
 
+SECRET_MARKER = "[REDACTED:secret]"
+_MASK = "^\\*\\*\\*\\*$"  # the redaction processor's whole-value mask, and nothing else
+
+
+def marker_statements() -> dict[str, list[list[str]]]:
+    """OTTL statements that turn the redaction processor's ``****`` into ``[REDACTED:secret]``."""
+    mask, marker = _ottl(_MASK), _ottl(SECRET_MARKER)
+    out: dict[str, list[list[str]]] = {}
+    for signal, groups in _MAPS_AND_STRINGS.items():
+        rendered: list[list[str]] = []
+        for maps, _ in groups:
+            statements = [f'replace_all_patterns({target}, "value", {mask}, {marker})' for target in maps]
+            if maps == ("log.attributes",):
+                statements += [
+                    f"replace_pattern(log.body, {mask}, {marker}) where IsString(log.body)",
+                    f'replace_all_patterns(log.body, "value", {mask}, {marker}) where IsMap(log.body)',
+                ]
+            rendered.append(statements)
+        out[signal] = rendered
+    return out
+
+
 def render_block(indent: str = "  ") -> str:
     """The generated processors, between the marker lines, indented to sit under ``processors:``."""
     lines = [BEGIN, "transform/redact:", "  error_mode: ignore"]
@@ -136,6 +160,15 @@ def render_block(indent: str = "  ") -> str:
         "  blocked_key_patterns:",
         f"    - {_yaml(_conf(_secret_key_pattern()))}",
         "  summary: silent",
+        "transform/secret_marker:",
+        "  error_mode: ignore",
+    ]
+    for signal, groups in marker_statements().items():
+        lines.append(f"  {signal}_statements:")
+        for statements in groups:
+            lines.append("    - statements:")
+            lines.extend(f"        - {_yaml(_conf(s))}" for s in statements)
+    lines += [
         END,
     ]
     return "".join(f"{indent}{line}\n" for line in lines)
@@ -164,34 +197,21 @@ def replace_block(text: str) -> str:
     return "".join([*lines[:first], render_block(indent), *lines[last + 1 :]])
 
 
-def _command(args: argparse.Namespace) -> int:
-    if args.write is None and args.check is None:
-        sys.stdout.write(render_block())
-        return 0
-    path = Path(args.write or args.check)
+def check_or_write(path: Path, *, write: bool) -> tuple[int, str]:
+    """Check (or with ``write``, refresh) the generated block of the config file at ``path``.
+
+    Returns an exit status and a message for the operator: 0 when the file is current (or was
+    rewritten), 1 when it is stale, 2 when it has no generated block.
+    """
     text = path.read_text(encoding="utf-8")
     try:
         fresh = replace_block(text)
     except ValueError as exc:
-        print(f"crocotel collector-config: {path}: {exc}", file=sys.stderr)
-        return 2
-    if args.write is not None:
+        return 2, f"crocotel collector-config: {path}: {exc}"
+    if write:
         if fresh != text:
             path.write_text(fresh, encoding="utf-8")
-        return 0
+        return 0, ""
     if fresh != text:
-        print(f"crocotel collector-config: {path} is stale; run: crocotel collector-config --write {path}")
-        return 1
-    return 0
-
-
-def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``crocotel collector-config`` on the CLI's subparsers."""
-    parser = sub.add_parser(
-        "collector-config",
-        help="print the agent Collector's redaction processors, rendered from the redaction rules",
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--write", metavar="FILE", help="replace the generated block in FILE")
-    where.add_argument("--check", metavar="FILE", help="exit 1 if FILE's generated block is stale")
-    parser.set_defaults(func=_command)
+        return 1, f"crocotel collector-config: {path} is stale; run: crocotel collector-config --write {path}"
+    return 0, ""

@@ -10,13 +10,26 @@ it belongs to is switched off (unless ``CROCOTEL_STRICT`` asks for an exit).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from crocotel.policy import HELD_BACK
+from crocotel.instrumentation_policy import HELD_BACK
+
+__all__ = [
+    "VARIABLES",
+    "ConfigError",
+    "ConfigProblem",
+    "OtlpSettings",
+    "Settings",
+    "Variable",
+    "describe",
+    "load",
+    "mask_url",
+]
 
 T = TypeVar("T")
 
@@ -61,158 +74,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: tuple[ConfigProblem, ...]) -> None:
         super().__init__("\n".join(p.message() for p in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class Variable:
-    """A variable crocotel reads, for docs and for ``crocotel config``."""
-
-    name: str
-    default: str
-    meaning: str
-    secret: bool = False
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable("OTEL_SDK_DISABLED", "false", "true turns every signal off"),
-    Variable("OTEL_SERVICE_NAME", "telegram-bot", "service.name on every signal"),
-    Variable("OTEL_RESOURCE_ATTRIBUTES", "", "extra resource attributes, key=value,key=value"),
-    Variable("OTEL_TRACES_EXPORTER", "otlp", "otlp, console or none (comma-separated)"),
-    Variable("OTEL_METRICS_EXPORTER", "prometheus", "prometheus, otlp, console or none (comma-separated)"),
-    Variable("OTEL_LOGS_EXPORTER", "otlp", "otlp, console or none (comma-separated)"),
-    Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf or grpc"),
-    Variable("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "per-signal protocol override"),
-    Variable("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "", "per-signal protocol override"),
-    Variable("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "", "per-signal protocol override"),
-    Variable(
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "http://localhost:4318 (grpc: http://localhost:4317)",
-        "Collector base URL; /v1/<signal> is appended for http/protobuf",
-    ),
-    Variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full URL for traces, used as is"),
-    Variable("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "", "full URL for logs, used as is"),
-    Variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "", "full URL for metrics, used as is"),
-    Variable(
-        "OTEL_EXPORTER_OTLP_HEADERS", "", "headers sent to the Collector (masked in output)", secret=True
-    ),
-    Variable("OTEL_EXPORTER_OTLP_TIMEOUT", "10", "seconds per export request"),
-    Variable(
-        "OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", "address of the /metrics, /healthz, /readyz server"
-    ),
-    Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "9464", "port of that server (0 picks a free one)"),
-    Variable("OTEL_TRACES_SAMPLER", "parentbased_always_on", "sampler name"),
-    Variable("OTEL_TRACES_SAMPLER_ARG", "1.0", "ratio 0..1 for the traceidratio samplers"),
-    Variable("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "spans buffered before dropping (bounds memory)"),
-    Variable("OTEL_BLRP_MAX_QUEUE_SIZE", "2048", "log records buffered before dropping"),
-    Variable("OTEL_METRIC_EXPORT_INTERVAL", "60000", "ms between OTLP metric exports"),
-    Variable(
-        "CROCOTEL_STRICT", "false", "true: exit non-zero on bad config instead of running without that part"
-    ),
-    Variable("CROCOTEL_SHUTDOWN_TIMEOUT", "5", "seconds allowed to flush on exit or SIGTERM"),
-    Variable("CROCOTEL_LOG_FORMAT", "json", "json, text, logfmt, or none (leave the app's handlers alone)"),
-    Variable("CROCOTEL_LOG_LEVEL", "INFO", "root log level when crocotel owns stdout logging"),
-    Variable("CROCOTEL_REDACT", "on", "on or off: scrub tokens, phone numbers and secrets from every signal"),
-    Variable("CROCOTEL_REDACT_HASH_KEY", "", "key for keyed hashes of redacted values (masked)", secret=True),
-    Variable(
-        "CROCOTEL_TRACE_GETUPDATES",
-        "false",
-        "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
-    ),
-    Variable(
-        "CROCOTEL_ENABLE_INSTRUMENTATIONS",
-        "",
-        "upstream instrumentations crocotel holds back, to load anyway: " + ", ".join(HELD_BACK),
-    ),
-)
-
-_DEFAULTS: Mapping[str, str] = {v.name: v.default for v in VARIABLES}
-
-
-def _is_secret(name: str) -> bool:
-    """Variables whose values are never printed, not even in an error (headers carry API keys)."""
-    return name.endswith("_HEADERS") or any(v.secret and v.name == name for v in VARIABLES)
-
-
-@dataclass(frozen=True)
-class OtlpSettings:
-    """Where and how one signal is sent over OTLP."""
-
-    protocol: str
-    endpoint: str
-    headers: Mapping[str, str]
-    timeout: float
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The effective configuration; built once by :func:`load`, never mutated."""
-
-    sdk_disabled: bool = False
-    service_name: str = "telegram-bot"
-    resource_attributes: Mapping[str, str] = field(default_factory=dict)
-    traces_exporters: tuple[str, ...] = ("otlp",)
-    metrics_exporters: tuple[str, ...] = ("prometheus",)
-    logs_exporters: tuple[str, ...] = ("otlp",)
-    traces_otlp: OtlpSettings | None = None
-    logs_otlp: OtlpSettings | None = None
-    metrics_otlp: OtlpSettings | None = None
-    prometheus_host: str = "127.0.0.1"
-    prometheus_port: int = 9464
-    sampler: str = "parentbased_always_on"
-    sampler_arg: float = 1.0
-    span_queue_size: int = 2048
-    log_queue_size: int = 2048
-    metric_export_interval_ms: int = 60000
-    strict: bool = False
-    shutdown_timeout: float = 5.0
-    log_format: str = "json"
-    log_level: str = "INFO"
-    redact: bool = True
-    redact_hash_key: bytes | None = None
-    trace_getupdates: bool = False
-    enable_instrumentations: tuple[str, ...] = ()
-    instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    problems: tuple[ConfigProblem, ...] = ()
-
-    @property
-    def traces_enabled(self) -> bool:
-        """Whether any span exporter is configured."""
-        return not self.sdk_disabled and bool(self.traces_exporters)
-
-    @property
-    def logs_enabled(self) -> bool:
-        """Whether any log record exporter is configured."""
-        return not self.sdk_disabled and bool(self.logs_exporters)
-
-    @property
-    def metrics_enabled(self) -> bool:
-        """Whether any metric reader is configured."""
-        return not self.sdk_disabled and bool(self.metrics_exporters)
-
-
-class _Reader:
-    """Reads variables from one environment mapping and collects problems."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
-        self.problems: list[ConfigProblem] = []
-
-    def raw(self, name: str) -> str | None:
-        value = self.environ.get(name)
-        if value is None or value.strip() == "":
-            return None
-        return value.strip()
-
-    def get(self, name: str, parse: Parser[T], default: T, part: str) -> T:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            return parse.parse(value)
-        except ValueError:
-            shown = f"****** ({len(value)} characters, masked)" if _is_secret(name) else value
-            self.problems.append(ConfigProblem(name, shown, parse.allowed, part))
-            return parse.fallback if parse.has_fallback else default
 
 
 class Parser(Generic[T]):
@@ -333,9 +194,14 @@ URL = Parser(_url, "an http:// or https:// URL with a host")
 HOST = Parser(_host, "a host name or IP address")
 PAIRS = Parser(_pairs, "comma-separated key=value pairs")
 PROTOCOL = Parser(_choice(PROTOCOLS), "one of " + ", ".join(PROTOCOLS))
-LOG_FORMAT = Parser(_choice(LOG_FORMATS), "one of " + ", ".join(LOG_FORMATS))
-LOG_LEVEL = Parser(_choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS))
-SAMPLER = Parser(_choice(SAMPLERS), "one of " + ", ".join(SAMPLERS))
+LOG_FORMAT_NAME = Parser(_choice(LOG_FORMATS), "one of " + ", ".join(LOG_FORMATS))
+OPTIONAL_LOG_LEVEL: Parser[str | None] = Parser(
+    _choice(LOG_LEVELS, upper=True), "one of " + ", ".join(LOG_LEVELS)
+)
+SAMPLER_NAME = Parser(_choice(SAMPLERS), "one of " + ", ".join(SAMPLERS))
+TEXT = Parser(str, "any text")
+LENIENT_BOOL = Parser(_lenient_bool, "true or false")
+KEY: Parser[bytes | None] = Parser(str.encode, "any text")
 
 
 def _exporters(options: tuple[str, ...]) -> Parser[tuple[str, ...]]:
@@ -349,23 +215,424 @@ def _exporters(options: tuple[str, ...]) -> Parser[tuple[str, ...]]:
 
 _OTLP_DEFAULT = {"http/protobuf": "http://localhost:4318", "grpc": "http://localhost:4317"}
 _OTLP_PATH = {"traces": "v1/traces", "logs": "v1/logs", "metrics": "v1/metrics"}
+SIGNALS = ("traces", "logs", "metrics")
+
+
+@dataclass(frozen=True)
+class Variable(Generic[T]):
+    """One variable crocotel reads, declared once: everything else is derived from it.
+
+    ``name`` is the environment variable, ``parser`` turns its text into a ``T`` (or says what
+    is allowed), ``default`` is the typed value when it is unset, ``part`` names what an
+    invalid value switches off (shown in the problem line), ``secret`` keeps the value out of
+    every output, ``field`` is the :class:`Settings` attribute it fills directly (None when
+    :func:`load` combines it with others), and ``shown_default`` is how docs and
+    ``crocotel config`` show the default when ``str(default)`` would not say it well.
+    """
+
+    name: str
+    parser: Parser[T]
+    default: T
+    meaning: str
+    part: str
+    field: str | None = None
+    secret: bool = False
+    shown_default: str | None = None
+
+    @property
+    def default_text(self) -> str:
+        """The default as shown to people."""
+        if self.shown_default is not None:
+            return self.shown_default
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, tuple):
+            return ",".join(self.default)
+        if self.default is None:
+            return ""
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+def _v(
+    name: str,
+    parser: Parser[T],
+    default: T,
+    meaning: str,
+    part: str,
+    field: str | None = None,
+    **extra: object,
+) -> Variable[T]:
+    return Variable(name, parser, default, meaning, part, field, **extra)  # type: ignore[arg-type]
+
+
+SDK_DISABLED = _v("OTEL_SDK_DISABLED", LENIENT_BOOL, False, "true turns every signal off", "", "sdk_disabled")
+SERVICE_NAME = _v("OTEL_SERVICE_NAME", TEXT, "telegram-bot", "service.name on every signal", "")
+RESOURCE_ATTRIBUTES = _v(
+    "OTEL_RESOURCE_ATTRIBUTES",
+    PAIRS,
+    {},
+    "extra resource attributes, key=value,key=value",
+    "extra resource attributes",
+    "resource_attributes",
+    shown_default="",
+)
+TRACES_EXPORTER = _v(
+    "OTEL_TRACES_EXPORTER",
+    _exporters(TRACES_EXPORTERS),
+    ("otlp",),
+    "otlp, console or none (comma-separated)",
+    "traces",
+)
+METRICS_EXPORTER = _v(
+    "OTEL_METRICS_EXPORTER",
+    _exporters(METRICS_EXPORTERS),
+    ("prometheus",),
+    "prometheus, otlp, console or none (comma-separated)",
+    "metrics",
+)
+LOGS_EXPORTER = _v(
+    "OTEL_LOGS_EXPORTER",
+    _exporters(LOGS_EXPORTERS),
+    ("otlp",),
+    "otlp, console or none (comma-separated)",
+    "OTLP logs",
+)
+OTLP_PROTOCOL = _v("OTEL_EXPORTER_OTLP_PROTOCOL", PROTOCOL, "http/protobuf", "http/protobuf or grpc", "")
+OTLP_ENDPOINT = _v(
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    URL,
+    "",
+    "Collector base URL; /v1/<signal> is appended for http/protobuf",
+    "",
+    shown_default="http://localhost:4318 (grpc: http://localhost:4317)",
+)
+OTLP_HEADERS = _v(
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    PAIRS,
+    {},
+    "headers sent to the Collector (masked in output)",
+    "",
+    secret=True,
+    shown_default="",
+)
+OTLP_TIMEOUT = _v("OTEL_EXPORTER_OTLP_TIMEOUT", SECONDS, 10.0, "seconds per export request", "")
+# Per-signal overrides, (signal, what) -> variable; the general one above applies when unset.
+OTLP_PER_SIGNAL: dict[tuple[str, str], Variable[Any]] = {}
+for _signal in SIGNALS:
+    _upper = _signal.upper()
+    OTLP_PER_SIGNAL[(_signal, "protocol")] = _v(
+        f"OTEL_EXPORTER_OTLP_{_upper}_PROTOCOL",
+        PROTOCOL,
+        "",
+        f"protocol for {_signal} (overrides the general one)",
+        "",
+    )
+    OTLP_PER_SIGNAL[(_signal, "endpoint")] = _v(
+        f"OTEL_EXPORTER_OTLP_{_upper}_ENDPOINT", URL, "", f"full URL for {_signal}, used as is", ""
+    )
+    OTLP_PER_SIGNAL[(_signal, "headers")] = _v(
+        f"OTEL_EXPORTER_OTLP_{_upper}_HEADERS",
+        PAIRS,
+        {},
+        f"headers for {_signal} (masked in output)",
+        "",
+        secret=True,
+        shown_default="",
+    )
+    OTLP_PER_SIGNAL[(_signal, "timeout")] = _v(
+        f"OTEL_EXPORTER_OTLP_{_upper}_TIMEOUT",
+        SECONDS,
+        0.0,
+        f"seconds per {_signal} export request",
+        "",
+        shown_default="",
+    )
+PROMETHEUS_HOST = _v(
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    HOST,
+    "127.0.0.1",
+    "address of the /metrics, /healthz, /readyz server",
+    "the /metrics server",
+    "prometheus_host",
+)
+PROMETHEUS_PORT = _v(
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    PORT,
+    9464,
+    "port of that server (0 picks a free one)",
+    "the /metrics server",
+    "prometheus_port",
+)
+SAMPLER = _v(
+    "OTEL_TRACES_SAMPLER",
+    SAMPLER_NAME,
+    "parentbased_always_on",
+    "sampler name",
+    "sampling (using the default)",
+    "sampler",
+)
+SAMPLER_ARG = _v(
+    "OTEL_TRACES_SAMPLER_ARG",
+    RATIO,
+    1.0,
+    "ratio 0..1 for the traceidratio samplers",
+    "sampler ratio (using 1.0)",
+    "sampler_arg",
+    shown_default="1.0",
+)
+SPAN_QUEUE = _v(
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    POSITIVE_INT,
+    2048,
+    "spans buffered before dropping (bounds memory)",
+    "span queue size (using 2048)",
+    "span_queue_size",
+)
+LOG_QUEUE = _v(
+    "OTEL_BLRP_MAX_QUEUE_SIZE",
+    POSITIVE_INT,
+    2048,
+    "log records buffered before dropping",
+    "log queue size (using 2048)",
+    "log_queue_size",
+)
+METRIC_INTERVAL = _v(
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    POSITIVE_INT,
+    60000,
+    "ms between OTLP metric exports",
+    "metric export interval (using 60000)",
+    "metric_export_interval_ms",
+)
+STRICT = _v(
+    "CROCOTEL_STRICT",
+    BOOL,
+    False,
+    "true: exit non-zero on bad config instead of running without that part",
+    "strict mode",
+    "strict",
+)
+SHUTDOWN_TIMEOUT = _v(
+    "CROCOTEL_SHUTDOWN_TIMEOUT",
+    SECONDS,
+    5.0,
+    "seconds allowed to flush on exit or SIGTERM",
+    "custom shutdown timeout (using 5)",
+    "shutdown_timeout",
+)
+LOG_FORMAT = _v(
+    "CROCOTEL_LOG_FORMAT",
+    LOG_FORMAT_NAME,
+    "json",
+    "json, text, logfmt, or none (leave the app's handlers alone)",
+    "crocotel log formatting (app handlers kept)",
+)
+LOG_LEVEL: Variable[str | None] = _v(
+    "CROCOTEL_LOG_LEVEL",
+    OPTIONAL_LOG_LEVEL,
+    None,
+    "when set, the root logger's level (unset: every logger keeps the level the app gave it)",
+    "custom log level (levels unchanged)",
+    "log_level",
+)
+REDACT = _v(
+    "CROCOTEL_REDACT",
+    SWITCH,
+    True,
+    "on or off: scrub tokens, phone numbers and secrets from every signal",
+    "nothing (redaction stays on)",
+    "redact",
+    shown_default="on",
+)
+REDACT_HASH_KEY = _v(
+    "CROCOTEL_REDACT_HASH_KEY",
+    KEY,
+    None,
+    "key for keyed hashes of redacted values (masked)",
+    "",
+    "redact_hash_key",
+    secret=True,
+)
+TRACE_GETUPDATES = _v(
+    "CROCOTEL_TRACE_GETUPDATES",
+    BOOL,
+    False,
+    "true: trace every long-poll getUpdates call (default: only those that delivered updates or failed)",
+    "getUpdates tracing (using false)",
+    "trace_getupdates",
+)
+ENABLE_INSTRUMENTATIONS = _v(
+    "CROCOTEL_ENABLE_INSTRUMENTATIONS",
+    Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
+    (),
+    "upstream instrumentations crocotel holds back, to load anyway (docs/instrumentations.md)",
+    "loading held-back instrumentations",
+    "enable_instrumentations",
+)
+
+VARIABLES: tuple[Variable[Any], ...] = (
+    SDK_DISABLED,
+    SERVICE_NAME,
+    RESOURCE_ATTRIBUTES,
+    TRACES_EXPORTER,
+    METRICS_EXPORTER,
+    LOGS_EXPORTER,
+    OTLP_PROTOCOL,
+    OTLP_ENDPOINT,
+    OTLP_HEADERS,
+    OTLP_TIMEOUT,
+    *OTLP_PER_SIGNAL.values(),
+    PROMETHEUS_HOST,
+    PROMETHEUS_PORT,
+    SAMPLER,
+    SAMPLER_ARG,
+    SPAN_QUEUE,
+    LOG_QUEUE,
+    METRIC_INTERVAL,
+    STRICT,
+    SHUTDOWN_TIMEOUT,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    REDACT,
+    REDACT_HASH_KEY,
+    TRACE_GETUPDATES,
+    ENABLE_INSTRUMENTATIONS,
+)
+"""Every variable crocotel reads, in the order ``crocotel config`` and the docs show them."""
+
+_BY_NAME: dict[str, Variable[Any]] = {v.name: v for v in VARIABLES}
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def mask_url(value: str) -> str:
+    """``value`` with any ``user:password@`` in a URL replaced by ``******@``: credentials
+    in an endpoint are as secret as a header."""
+    return _USERINFO.sub(r"\g<scheme>******@", value)
+
+
+def _shown(name: str, value: str) -> str:
+    """How a variable's value may be printed: masked whole when secret, URL credentials masked."""
+    if _is_secret(name):
+        return f"****** ({len(value)} characters, masked)"
+    return mask_url(value)
+
+
+def _is_secret(name: str) -> bool:
+    """Variables whose values are never printed, not even in an error (headers carry API keys)."""
+    variable = _BY_NAME.get(name)
+    return variable is not None and variable.secret
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where and how one signal is sent over OTLP."""
+
+    protocol: str
+    endpoint: str
+    headers: Mapping[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration; built once by :func:`load`, never mutated.
+
+    Each field's default is its variable's (see :data:`VARIABLES`); the exporter lists and
+    OTLP settings are what :func:`load` made of several variables together.
+    """
+
+    sdk_disabled: bool = SDK_DISABLED.default
+    service_name: str = SERVICE_NAME.default
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    traces_exporters: tuple[str, ...] = TRACES_EXPORTER.default
+    metrics_exporters: tuple[str, ...] = METRICS_EXPORTER.default
+    logs_exporters: tuple[str, ...] = LOGS_EXPORTER.default
+    traces_otlp: OtlpSettings | None = None
+    logs_otlp: OtlpSettings | None = None
+    metrics_otlp: OtlpSettings | None = None
+    prometheus_host: str = PROMETHEUS_HOST.default
+    prometheus_port: int = PROMETHEUS_PORT.default
+    sampler: str = SAMPLER.default
+    sampler_arg: float = SAMPLER_ARG.default
+    span_queue_size: int = SPAN_QUEUE.default
+    log_queue_size: int = LOG_QUEUE.default
+    metric_export_interval_ms: int = METRIC_INTERVAL.default
+    strict: bool = STRICT.default
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT.default
+    log_format: str = LOG_FORMAT.default
+    log_level: str | None = LOG_LEVEL.default
+    redact: bool = REDACT.default
+    redact_hash_key: bytes | None = REDACT_HASH_KEY.default
+    trace_getupdates: bool = TRACE_GETUPDATES.default
+    enable_instrumentations: tuple[str, ...] = ENABLE_INSTRUMENTATIONS.default
+    instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    problems: tuple[ConfigProblem, ...] = ()
+
+    @property
+    def traces_enabled(self) -> bool:
+        """Whether any span exporter is configured."""
+        return not self.sdk_disabled and bool(self.traces_exporters)
+
+    @property
+    def logs_enabled(self) -> bool:
+        """Whether any log record exporter is configured."""
+        return not self.sdk_disabled and bool(self.logs_exporters)
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """Whether any metric reader is configured."""
+        return not self.sdk_disabled and bool(self.metrics_exporters)
+
+
+class _Reader:
+    """Reads variables from one environment mapping and collects problems."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def get(self, variable: Variable[T], part: str | None = None) -> T:
+        """The variable's value; its default when unset, its parser's fallback when invalid."""
+        value = self.raw(variable.name)
+        if value is None:
+            return variable.default
+        parser = variable.parser
+        try:
+            return parser.parse(value)
+        except ValueError:
+            problem = ConfigProblem(
+                variable.name, _shown(variable.name, value), parser.allowed, part or variable.part
+            )
+            self.problems.append(problem)
+            return parser.fallback if parser.has_fallback else variable.default
+
+    def failed(self, *variables: Variable[Any]) -> bool:
+        """Whether any of ``variables`` was reported invalid."""
+        names = {v.name for v in variables}
+        return any(p.variable in names for p in self.problems)
 
 
 def _otlp(reader: _Reader, signal: str, part: str) -> OtlpSettings | None:
     """Resolve protocol, endpoint, headers and timeout for one signal, per the OTLP spec."""
-    upper = signal.upper()
-    protocol_var = f"OTEL_EXPORTER_OTLP_{upper}_PROTOCOL"
-    protocol_name = protocol_var if reader.raw(protocol_var) else "OTEL_EXPORTER_OTLP_PROTOCOL"
+    own = {what: OTLP_PER_SIGNAL[(signal, what)] for what in ("protocol", "endpoint", "headers", "timeout")}
+
+    def pick(what: str, general: Variable[T]) -> Variable[T]:
+        return own[what] if reader.raw(own[what].name) else general
+
     before = len(reader.problems)
-    protocol = reader.get(protocol_name, PROTOCOL, "http/protobuf", part)
-    signal_endpoint = reader.get(f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT", URL, "", part)
-    base = reader.get("OTEL_EXPORTER_OTLP_ENDPOINT", URL, "", part)
-    headers = reader.get(f"OTEL_EXPORTER_OTLP_{upper}_HEADERS", PAIRS, {}, part) or reader.get(
-        "OTEL_EXPORTER_OTLP_HEADERS", PAIRS, {}, part
-    )
-    timeout_var = f"OTEL_EXPORTER_OTLP_{upper}_TIMEOUT"
-    timeout_name = timeout_var if reader.raw(timeout_var) else "OTEL_EXPORTER_OTLP_TIMEOUT"
-    timeout = reader.get(timeout_name, SECONDS, 10.0, part)
+    protocol = reader.get(pick("protocol", OTLP_PROTOCOL), part)
+    signal_endpoint = reader.get(own["endpoint"], part)
+    base = reader.get(OTLP_ENDPOINT, part)
+    headers = reader.get(pick("headers", OTLP_HEADERS), part)
+    timeout = reader.get(pick("timeout", OTLP_TIMEOUT), part)
     if len(reader.problems) > before:
         return None
     if signal_endpoint:
@@ -378,101 +645,43 @@ def _otlp(reader: _Reader, signal: str, part: str) -> OtlpSettings | None:
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; never raises, problems are in ``Settings.problems``."""
-    env = os.environ if environ is None else environ
-    r = _Reader(env)
-    d = _DEFAULTS
+    r = _Reader(os.environ if environ is None else environ)
+    values: dict[str, Any] = {v.field: r.get(v) for v in VARIABLES if v.field is not None}
 
-    sdk_disabled = _lenient_bool(r.raw("OTEL_SDK_DISABLED") or "false")
-    strict = r.get("CROCOTEL_STRICT", BOOL, False, "strict mode")
-    resource_attributes = r.get("OTEL_RESOURCE_ATTRIBUTES", PAIRS, {}, "extra resource attributes")
-    service_name = (
-        r.raw("OTEL_SERVICE_NAME") or resource_attributes.get("service.name") or d["OTEL_SERVICE_NAME"]
+    attributes = values["resource_attributes"]
+    values["service_name"] = (
+        r.get(SERVICE_NAME)
+        if r.raw(SERVICE_NAME.name)
+        else attributes.get("service.name", SERVICE_NAME.default)
     )
-
-    traces = r.get("OTEL_TRACES_EXPORTER", _exporters(TRACES_EXPORTERS), ("otlp",), "traces")
-    metrics = r.get("OTEL_METRICS_EXPORTER", _exporters(METRICS_EXPORTERS), ("prometheus",), "metrics")
-    logs = r.get("OTEL_LOGS_EXPORTER", _exporters(LOGS_EXPORTERS), ("otlp",), "OTLP logs")
-
-    traces_otlp = _otlp(r, "traces", "traces") if "otlp" in traces else None
-    if "otlp" in traces and traces_otlp is None:
-        traces = tuple(e for e in traces if e != "otlp")
-    logs_otlp = _otlp(r, "logs", "OTLP logs") if "otlp" in logs else None
-    if "otlp" in logs and logs_otlp is None:
-        logs = tuple(e for e in logs if e != "otlp")
-    metrics_otlp = _otlp(r, "metrics", "OTLP metrics") if "otlp" in metrics else None
-    if "otlp" in metrics and metrics_otlp is None:
-        metrics = tuple(e for e in metrics if e != "otlp")
-
-    before = len(r.problems)
-    host = r.get("OTEL_EXPORTER_PROMETHEUS_HOST", HOST, "127.0.0.1", "the /metrics server")
-    port = r.get("OTEL_EXPORTER_PROMETHEUS_PORT", PORT, 9464, "the /metrics server")
-    if len(r.problems) > before:
-        metrics = tuple(e for e in metrics if e != "prometheus")
-
-    sampler = r.get("OTEL_TRACES_SAMPLER", SAMPLER, "parentbased_always_on", "sampling (using the default)")
-    sampler_arg = r.get("OTEL_TRACES_SAMPLER_ARG", RATIO, 1.0, "sampler ratio (using 1.0)")
-    span_queue = r.get("OTEL_BSP_MAX_QUEUE_SIZE", POSITIVE_INT, 2048, "span queue size (using 2048)")
-    log_queue = r.get("OTEL_BLRP_MAX_QUEUE_SIZE", POSITIVE_INT, 2048, "log queue size (using 2048)")
-    interval = r.get(
-        "OTEL_METRIC_EXPORT_INTERVAL", POSITIVE_INT, 60000, "metric export interval (using 60000)"
-    )
-    shutdown_timeout = r.get("CROCOTEL_SHUTDOWN_TIMEOUT", SECONDS, 5.0, "custom shutdown timeout (using 5)")
-    log_format = r.get(
-        "CROCOTEL_LOG_FORMAT", LOG_FORMAT, "json", "crocotel log formatting (app handlers kept)"
-    )
-    if any(p.variable == "CROCOTEL_LOG_FORMAT" for p in r.problems):
-        log_format = "none"
-    log_level = r.get("CROCOTEL_LOG_LEVEL", LOG_LEVEL, "INFO", "custom log level (using INFO)")
-    redact = r.get("CROCOTEL_REDACT", SWITCH, True, "nothing (redaction stays on)")
-    hash_key = r.raw("CROCOTEL_REDACT_HASH_KEY")
-    trace_getupdates = r.get("CROCOTEL_TRACE_GETUPDATES", BOOL, False, "getUpdates tracing (using false)")
-    enable_instrumentations = r.get(
-        "CROCOTEL_ENABLE_INSTRUMENTATIONS",
-        Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
-        (),
-        "loading held-back instrumentations",
-    )
-
-    return Settings(
-        sdk_disabled=sdk_disabled,
-        service_name=service_name,
-        resource_attributes=resource_attributes,
-        traces_exporters=traces,
-        metrics_exporters=metrics,
-        logs_exporters=logs,
-        traces_otlp=traces_otlp,
-        logs_otlp=logs_otlp,
-        metrics_otlp=metrics_otlp,
-        prometheus_host=host,
-        prometheus_port=port,
-        sampler=sampler,
-        sampler_arg=sampler_arg,
-        span_queue_size=span_queue,
-        log_queue_size=log_queue,
-        metric_export_interval_ms=interval,
-        strict=strict,
-        shutdown_timeout=shutdown_timeout,
-        log_format=log_format,
-        log_level=log_level,
-        redact=redact,
-        redact_hash_key=hash_key.encode() if hash_key else None,
-        trace_getupdates=trace_getupdates,
-        enable_instrumentations=enable_instrumentations,
-        problems=tuple(r.problems),
-    )
+    exporters = {
+        "traces": r.get(TRACES_EXPORTER),
+        "metrics": r.get(METRICS_EXPORTER),
+        "logs": r.get(LOGS_EXPORTER),
+    }
+    parts = {"traces": "traces", "logs": "OTLP logs", "metrics": "OTLP metrics"}
+    for signal in SIGNALS:
+        otlp = _otlp(r, signal, parts[signal]) if "otlp" in exporters[signal] else None
+        if "otlp" in exporters[signal] and otlp is None:
+            exporters[signal] = tuple(e for e in exporters[signal] if e != "otlp")
+        values[f"{signal}_otlp"] = otlp
+        values[f"{signal}_exporters"] = exporters[signal]
+    if r.failed(PROMETHEUS_HOST, PROMETHEUS_PORT):
+        values["metrics_exporters"] = tuple(e for e in exporters["metrics"] if e != "prometheus")
+    # an invalid format leaves the app's handlers alone rather than guessing one
+    log_format = r.get(LOG_FORMAT)
+    values["log_format"] = "none" if r.failed(LOG_FORMAT) else log_format
+    return Settings(**values, problems=tuple(r.problems))
 
 
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
     """Rows of (variable, effective value, source) for ``crocotel config``; secrets masked."""
     env = os.environ if environ is None else environ
+    invalid = {p.variable for p in settings.problems}
     rows: list[tuple[str, str, str]] = []
     for var in VARIABLES:
-        raw = env.get(var.name) or ""
-        value = raw or var.default
-        if var.secret and raw:
-            value = "****** (set)"
-        source = "env" if raw else "default"
-        if any(p.variable == var.name for p in settings.problems):
-            source = "INVALID, ignored"
+        raw = (env.get(var.name) or "").strip()
+        value = "****** (set)" if var.secret and raw else mask_url(raw or var.default_text)
+        source = "INVALID, ignored" if var.name in invalid else "env" if raw else "default"
         rows.append((var.name, value, source))
     return rows

@@ -9,6 +9,8 @@ from typing import Any
 from crocotel import bootstrap, diagnostics
 from crocotel.config import ConfigError
 
+__all__ = ["EXIT_CONFIG", "CrocotelConfigurator"]
+
 EXIT_CONFIG = 78
 """Exit status in strict mode for invalid configuration (``EX_CONFIG`` from sysexits.h)."""
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+__all__ = ["INTERVAL_S", "install", "problem", "warn"]
+
 INTERVAL_S = 60.0
 _OWNED = ("opentelemetry", "crocotel")
 _log = logging.getLogger("crocotel")

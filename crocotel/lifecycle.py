@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+__all__ = ["install", "run_parallel", "uninstall"]
+
 _log = logging.getLogger("crocotel.lifecycle")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _previous: dict[int, Any] = {}

@@ -8,6 +8,8 @@ in milliseconds the same bounds scaled.
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.sdk.metrics import Histogram
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -18,16 +20,40 @@ BUCKETS_S: tuple[float, ...] = (
 )  # fmt: skip
 BUCKETS_MS: tuple[float, ...] = tuple(b * 1000 for b in BUCKETS_S)
 
+# Buckets fitted per instrument (seconds): a handler is milliseconds, a long poll up to a minute,
+# the lag of a message has Telegram's one-second resolution and can reach a day (Telegram keeps
+# updates 24 h), and flood control can ask for hours.
+_LONG: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+BUCKETS_BY_NAME: dict[str, tuple[float, ...]] = {
+    "telegram.update.duration": BUCKETS_S,
+    "telegram.handler.duration": (0.001, 0.0025, *BUCKETS_S[:-1]),
+    "telegram.api.duration": (*BUCKETS_S[1:], 90.0),
+    "telegram.update.lag": (*_LONG, 21600.0, 86400.0),
+    "telegram.api.retry_after": (*_LONG, 14400.0, 86400.0),
+}
+
+
+class _Unclaimed(View):
+    """A view for the histograms no per-name view claims (the SDK applies every view that matches)."""
+
+    def _match(self, instrument: Any) -> bool:
+        return instrument.name not in BUCKETS_BY_NAME and bool(super()._match(instrument))
+
 
 def views() -> list[View]:
-    """Histogram views keyed by unit, so every duration histogram gets bot-sized buckets."""
+    """Histogram views: fitted buckets for the named instruments, bot-sized ones by unit for the rest."""
+    named = [
+        View(instrument_type=Histogram, instrument_name=n, aggregation=ExplicitBucketHistogramAggregation(b))
+        for n, b in BUCKETS_BY_NAME.items()
+    ]
     return [
-        View(
+        *named,
+        _Unclaimed(
             instrument_type=Histogram,
             instrument_unit="s",
             aggregation=ExplicitBucketHistogramAggregation(BUCKETS_S),
         ),
-        View(
+        _Unclaimed(
             instrument_type=Histogram,
             instrument_unit="ms",
             aggregation=ExplicitBucketHistogramAggregation(BUCKETS_MS),

@@ -3,7 +3,7 @@
 # (vulture scans crocotel/, tests/, benchmarks/ and examples/ together with this file.)
 
 from crocotel import config, configurator, distro, server
-from crocotel.instrumentation import aiogram
+from crocotel.instrumentation import _ptb, aiogram, python_telegram_bot
 from crocotel.logs.handler import StdoutHandler
 from crocotel.logs.otlp import OtlpHandler
 from crocotel.redaction import rules
@@ -16,6 +16,14 @@ distro.CrocotelDistro.load_instrumentor
 aiogram.AiogramInstrumentor.instrumentation_dependencies
 aiogram.AiogramInstrumentor._instrument
 aiogram.AiogramInstrumentor._uninstrument
+python_telegram_bot.PythonTelegramBotInstrumentor.instrumentation_dependencies
+python_telegram_bot.PythonTelegramBotInstrumentor._instrument
+python_telegram_bot.PythonTelegramBotInstrumentor._uninstrument
+# python-telegram-bot wrappers, looked up by name in python_telegram_bot._targets()
+_ptb.PtbTracer.process_update
+_ptb.PtbTracer.process_error
+_ptb.PtbTracer.run_job
+_ptb.PtbTracer.do_request
 
 # module __getattr__ (PEP 562) keeps imports lazy
 __getattr__
@@ -42,3 +50,12 @@ _re2_options.never_capture  # type: ignore[attr-defined]
 # documentation fields: rendered in docs and kept next to the data they explain
 config.Variable.meaning
 rules.Rule.note
+
+# OpenTelemetry API globals that reset_telemetry() clears (read by the API, not by us)
+_otel_globals: object
+_otel_globals._TRACER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._TRACER_PROVIDER  # type: ignore[attr-defined]
+_otel_globals._METER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._METER_PROVIDER  # type: ignore[attr-defined]
+_otel_globals._LOGGER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+_otel_globals._LOGGER_PROVIDER  # type: ignore[attr-defined]

@@ -39,9 +39,14 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def instrumented(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``python args...`` under the real ``opentelemetry-instrument`` wrapper."""
-    command = [str(BIN / "opentelemetry-instrument"), sys.executable, *args]
+def instrumented(
+    args: list[str], env: dict[str, str], bin_dir: Path | None = None, **kwargs: object
+) -> subprocess.Popen[str]:
+    """Start ``python args...`` under ``opentelemetry-instrument`` (of the venv of ``bin_dir``)."""
+    if bin_dir is None:
+        command = [str(BIN / "opentelemetry-instrument"), sys.executable, *args]
+    else:
+        command = [str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), *args]
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         command,
         env=env,
@@ -68,26 +73,6 @@ def wait_line(proc: subprocess.Popen[str], marker: str, limit: int = 200) -> lis
     raise AssertionError(
         f"{marker!r} never printed; stdout so far: {lines}; stderr: {proc.stderr and proc.stderr.read()}"
     )
-
-
-def reset_telemetry() -> None:
-    """Forget what configure() built, including the API's set-once globals (tests only)."""
-    from opentelemetry import _logs, trace
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
-
-    from crocotel import bootstrap, lifecycle
-
-    if bootstrap._current is not None:
-        bootstrap._current.shutdown(timeout=2.0)
-    bootstrap._current = None
-    lifecycle.uninstall()
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    _logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    _logs._internal._LOGGER_PROVIDER = None  # type: ignore[attr-defined]
 
 
 @pytest.fixture

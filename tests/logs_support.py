@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import inspect
 import io
 import logging
@@ -16,10 +15,11 @@ from typing import Any, TypeVar, cast
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
+from crocotel.logs import uninstall as uninstall_logging
+from crocotel.redaction.engine import SECRET, NullRedactor
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# ``crocotel.logs.install`` is the function; the module is reached through sys.modules.
-install_module = importlib.import_module("crocotel.logs.install")
 
 MARKER = "SECRET-MARKER-42"
 MASK = "[FAKE-REDACTED]"
@@ -33,6 +33,35 @@ def fake_redact(text: str) -> str:
 def fake_is_secret_key(key: str) -> bool:
     """The stand-in secret-key rule."""
     return any(word in key.lower() for word in ("password", "token", "secret", "authorization", "api_key"))
+
+
+class FakeRedactor(NullRedactor):
+    """A stand-in engine: the marker is redacted, secret-looking keys are masked whole."""
+
+    enabled = True
+
+    def text(self, value: str, signal: str = "api") -> str:
+        return fake_redact(value)
+
+    def value(self, value: object, signal: str = "api", key: str | None = None) -> object:
+        if isinstance(value, str):
+            return fake_redact(value)
+        if isinstance(value, dict):
+            keys = {k: str(self.value(k)) for k in value}
+            return {
+                keys[k]: SECRET if fake_is_secret_key(keys[k]) else self.value(v) for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.value(v) for v in value)
+        if isinstance(value, (bytes, bytearray)):
+            return fake_redact(bytes(value).decode())
+        return value
+
+    def is_sensitive_key(self, key: str) -> bool:
+        return fake_is_secret_key(key)
+
+    def keyed(self, value: object, key: object, signal: str) -> object | None:
+        return SECRET if isinstance(key, str) and fake_is_secret_key(key) else None
 
 
 def tracer() -> Tracer:
@@ -76,8 +105,7 @@ def isolated_logging() -> Iterator[None]:
     try:
         yield
     finally:
-        if install_module._uninstall_current is not None:
-            install_module._uninstall_current()
+        uninstall_logging()
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         logging.setLogRecordFactory(saved_factory)

@@ -179,3 +179,24 @@ def sample(text: str, name: str, **labels: str) -> float:
     values = [v for n, found, v in prometheus_samples(text) if n == name and found == labels]
     assert len(values) == 1, f"{len(values)} samples {name}{labels}"
     return values[0]
+
+
+def sticker(chat_id: int = 1001) -> dict[str, object]:
+    """A message update with no text: crocbot has no handler for it."""
+    return {
+        "message": {
+            "message_id": 900 + chat_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Test"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Test"},
+            "sticker": {
+                "file_id": "sticker-file",
+                "file_unique_id": "sticker-unique",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        }
+    }

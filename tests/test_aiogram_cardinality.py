@@ -21,12 +21,15 @@ from crocotel.testing import BotApiStandIn
 from tests.telegram_support import make_bot, make_dispatcher, message_update
 
 ALLOWED = {
-    "update_type": {"message", "unknown"},
-    "outcome": {"handled", "unhandled", "error", "ok"},
-    "error_type": {"ZeroDivisionError", "LookupError"},
-    "handler": {f"make_dispatcher.{name}" for name in ("start", "echo", "fail", "oops", "on_lookup_error")},
-    "router": {"test-commands"},
-    "method": {"sendMessage", "getMe"},
+    "telegram.update.type": {"message", "unknown"},
+    "telegram.update.outcome": {"handled", "unhandled", "error"},
+    "telegram.api.outcome": {"ok"},
+    "error.type": {"ZeroDivisionError", "LookupError"},
+    "telegram.handler": {
+        f"make_dispatcher.{name}" for name in ("start", "echo", "fail", "oops", "on_lookup_error")
+    },
+    "telegram.router": {"test-commands"},
+    "telegram.api.method": {"sendMessage", "getMe"},
 }
 
 
@@ -109,7 +112,7 @@ async def test_labels_and_span_names_stay_bounded(
     spans = exporter.get_finished_spans()
     assert len(spans) >= 3000
     names = {span.name for span in spans}
-    handlers = {f"telegram.handler {name}" for name in ALLOWED["handler"]}
+    handlers = {f"telegram.handler {name}" for name in ALLOWED["telegram.handler"]}
     expected = {"telegram.update message", "telegram.update unknown", "sendMessage", "getMe", *handlers}
     assert names <= expected, names
     commands = {span.attributes.get("telegram.command") for span in spans} - {None}

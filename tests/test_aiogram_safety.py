@@ -7,7 +7,6 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import pytest
 from aiogram import Router
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.handlers import MessageHandler
@@ -17,7 +16,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crocotel.instrumentation import _context
 from crocotel.instrumentation._aiogram_names import names_of
 from crocotel.instrumentation.aiogram import AiogramInstrumentor
 from crocotel.redaction import Redactor
@@ -74,10 +72,10 @@ class BrokenMeterProvider(metrics.MeterProvider):
 
 
 @contextlib.contextmanager
-def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[None]:
+def instrumented(tracer_provider: Any, meter_provider: Any, **options: Any) -> Iterator[None]:
     instrumentor = AiogramInstrumentor()
     instrumentor.instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, trace_getupdates=False
+        tracer_provider=tracer_provider, meter_provider=meter_provider, trace_getupdates=False, **options
     )
     try:
         yield
@@ -113,16 +111,15 @@ async def test_broken_telemetry_never_reaches_the_bot() -> None:
     assert results == baseline and sent == baseline_sent == ["hi", "hello"]
 
 
-async def test_phone_numbers_telegram_marked_are_learnt(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_phone_numbers_telegram_marked_are_learnt() -> None:
     redactor = Redactor()
-    monkeypatch.setattr(_context, "redactor", lambda: redactor)
     text = "😀 ring 89161234567 please"  # the emoji takes two UTF-16 units: offsets count those
     entity = {"type": "phone_number", "offset": 8, "length": 11}
     assert redactor.text(f"log: {text}") == f"log: {text}"  # positive control: the rules miss it
     async with BotApiStandIn() as standin:
         bot = make_bot(standin.url, standin.token)
         dispatcher = make_dispatcher()
-        with instrumented(TracerProvider(), metrics.NoOpMeterProvider()):
+        with instrumented(TracerProvider(), metrics.NoOpMeterProvider(), learn_phone=redactor.learn_phone):
             await dispatcher.feed_raw_update(bot, message_update(1, text, entities=[entity]))
         await bot.session.close()
         assert [m["text"] for m in standin.sent] == [text]  # the bot itself still sees the number

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +21,7 @@ from tests.telegram_support import (
     last_metric,
     points,
     run_bot,
+    sticker,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,40 +35,19 @@ def api() -> Iterator[BotApiThread]:
         yield server
 
 
-def sticker(chat_id: int = 1001) -> dict[str, object]:
-    """A message update with no text: crocbot has no handler for it."""
-    return {
-        "message": {
-            "message_id": 900 + chat_id,
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Test"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Test"},
-            "sticker": {
-                "file_id": "sticker-file",
-                "file_unique_id": "sticker-unique",
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-            },
-        }
-    }
-
-
 def spans_after_exit(receiver: OtlpReceiver, minimum: int) -> Trees:
     assert receiver.wait_for(lambda r: len(r.spans()) >= minimum, timeout=10), len(receiver.spans())
     return Trees(receiver.spans())
 
 
-def test_span_tree_update_handler_api_call_http(api: BotApiThread, receiver: OtlpReceiver) -> None:
+def test_span_tree_update_handler_one_api_call_span(api: BotApiThread, receiver: OtlpReceiver) -> None:
     with SlowService(delay=0.02) as quotes:
         start = api.push_message("/start")
         hello = api.push_message("hello there")
         quote = api.push_message("/quote")
         code, _, err = run_bot("examples.crocbot", bot_env(api, receiver, 3, QUOTES_URL=quotes.url))
     assert code == 0, err[-3000:]
-    trees = spans_after_exit(receiver, 14)
+    trees = spans_after_exit(receiver, 10)
 
     update = trees.update(start)
     assert update.name == "telegram.update message" and update.kind == KIND_CONSUMER
@@ -97,10 +76,16 @@ def test_span_tree_update_handler_api_call_http(api: BotApiThread, receiver: Otl
     }
     (call,) = trees.children(handler)
     assert call.name == "sendMessage" and call.kind == KIND_CLIENT
-    assert call.attributes["telegram.api.method"] == "sendMessage"
-    (http,) = trees.children(call)
-    assert http.name == "POST" and http.kind == KIND_CLIENT
-    assert http.attributes["http.url"].endswith("/bot[REDACTED:bot_token]/sendMessage")
+    assert call.attributes == {  # one span per call, with the HTTP attributes (stable semconv) on it
+        "telegram.api.method": "sendMessage",
+        "telegram.api.outcome": "ok",
+        "http.request.method": "POST",
+        "http.response.status_code": 200,
+        "server.address": "127.0.0.1",
+        "server.port": int(api.url.rsplit(":", 1)[1]),
+        "url.full": f"{api.url}/bot[REDACTED:bot_token]/sendMessage",
+    }
+    assert trees.children(call) == []  # the aiohttp-client span below it is suppressed
 
     echo = trees.update(hello)
     assert echo.attributes["telegram.handler"] == "echo"
@@ -108,14 +93,16 @@ def test_span_tree_update_handler_api_call_http(api: BotApiThread, receiver: Otl
     assert "telegram.command" not in echo.attributes
 
     (quote_handler,) = trees.children(trees.update(quote))
-    assert [s.name for s in sorted(trees.children(quote_handler), key=lambda s: s.start_time_unix_nano)] == [
-        "GET",  # the slow external service, inside the handler
-        "sendMessage",
-    ]
+    external, reply = sorted(trees.children(quote_handler), key=lambda s: s.start_time_unix_nano)
+    assert (external.name, reply.name) == ("GET", "sendMessage")  # another host keeps its HTTP span
+    assert external.kind == KIND_CLIENT and external.attributes["url.full"].startswith(quotes.url)
+    assert external.attributes["http.response.status_code"] == 200
 
-    # long polls that delivered nothing leave no span; the HTTP request of a poll never gets one
+    # long polls that delivered nothing leave no span; no Bot API request has an HTTP span
     assert all(s.attributes.get("telegram.updates.count", 0) >= 1 for s in trees.named("getUpdates"))
-    assert not [s for s in trees.named("POST") if "getUpdates" in str(s.attributes.get("http.url"))]
+    assert not trees.named("POST")
+    for call in [s for s in trees.spans if "telegram.api.method" in s.attributes]:
+        assert trees.children(call) == [] and call.attributes["server.address"] == "127.0.0.1"
     for raw in receiver.raw_bodies():
         assert TOKEN_SECRET.encode() not in raw
 
@@ -142,46 +129,63 @@ def test_outcomes_and_update_metrics(api: BotApiThread, receiver: OtlpReceiver) 
     assert outcome(unknown_command) == ("unhandled", None, None)
     assert outcome(crashed) == ("error", "ZeroDivisionError", False)
     assert outcome(caught) == ("error", "ValueError", True)  # the error handler answered, still an error
-    assert outcome(blocked) == ("error", "TelegramForbiddenError", False)
+    assert outcome(blocked) == ("error", "aiogram.exceptions.TelegramForbiddenError", False)
     assert trees.update(crashed).status_code == STATUS_ERROR
 
     caught_spans = {s.name for s in trees.children(trees.update(caught))}
     assert caught_spans == {"telegram.handler divide", "telegram.handler bad_input"}
     (failed_handler,) = [s for s in trees.children(trees.update(crashed))]
-    assert failed_handler.attributes["error.type"] == "ZeroDivisionError"
+    assert failed_handler.attributes["error.type"] == "ZeroDivisionError"  # builtins: bare
     assert [name for name, _ in failed_handler.events] == ["exception"]
 
     (blocked_call,) = trees.children(trees.children(trees.update(blocked))[0], "sendMessage")
     assert blocked_call.attributes["telegram.api.error_code"] == 403
     assert blocked_call.attributes["telegram.api.description_class"] == "bot_blocked"
-    assert blocked_call.attributes["error.type"] == "TelegramForbiddenError"
+    assert blocked_call.attributes["error.type"] == "aiogram.exceptions.TelegramForbiddenError"
+    assert blocked_call.attributes["http.response.status_code"] == 403
     assert blocked_call.status_code == STATUS_ERROR
 
-    assert receiver.wait_for(lambda r: any(m.name == "telegram.updates" for m in r.metrics()), timeout=10)
-    updates = {k: count_of(v) for k, v in points(receiver, "telegram.updates").items()}
+    assert receiver.wait_for(lambda r: any(m.name == "telegram.updates.active" for m in r.metrics()), 10)
+    names = {m.name for m in receiver.metrics()}
+    assert not names & {"telegram.updates", "telegram.api.requests", "telegram.polling.errors"}
+    # the duration's count is the update count, split by outcome and error.type
+    forbidden = "aiogram.exceptions.TelegramForbiddenError"
+    updates = {k: count_of(v) for k, v in points(receiver, "telegram.update.duration").items()}
+    message, error = ("telegram.update.type", "message"), ("telegram.update.outcome", "error")
     assert updates == {
-        (("outcome", "handled"), ("update_type", "message")): 1,
-        (("outcome", "unhandled"), ("update_type", "message")): 2,
-        (("error_type", "ZeroDivisionError"), ("outcome", "error"), ("update_type", "message")): 1,
-        (("error_type", "ValueError"), ("outcome", "error"), ("update_type", "message")): 1,
-        (("error_type", "TelegramForbiddenError"), ("outcome", "error"), ("update_type", "message")): 1,
+        (("telegram.update.outcome", "handled"), message): 1,
+        (("telegram.update.outcome", "unhandled"), message): 2,
+        (("error.type", "ZeroDivisionError"), error, message): 1,
+        (("error.type", "ValueError"), error, message): 1,
+        (("error.type", forbidden), error, message): 1,
     }
-    durations = points(receiver, "telegram.update.duration")
-    assert sum(count_of(v) for v in durations.values()) == 6
     assert last_metric(receiver, "telegram.update.duration").unit == "s"
     assert sum(count_of(v) for v in points(receiver, "telegram.update.lag").values()) == 6
     handlers = {
-        dict(k)["handler"]: count_of(v) for k, v in points(receiver, "telegram.handler.duration").items()
+        (dict(k)["telegram.handler"], dict(k).get("error.type")): count_of(v)
+        for k, v in points(receiver, "telegram.handler.duration").items()
     }
-    assert handlers == {"echo": 2, "divide": 2, "bad_input": 1}
-    in_flight = points(receiver, "telegram.updates.in_flight")
-    assert list(in_flight.values()) == [0]
-    requests = {k: count_of(v) for k, v in points(receiver, "telegram.api.requests").items()}
-    assert requests[(("error_code", "403"), ("method", "sendMessage"), ("outcome", "error"))] == 1
-    assert requests[(("method", "sendMessage"), ("outcome", "ok"))] == 2
-    assert requests[(("method", "getMe"), ("outcome", "ok"))] >= 1
-    durations_by_method = {dict(k)["method"] for k in points(receiver, "telegram.api.duration")}
-    assert {"getUpdates", "sendMessage", "getMe"} <= durations_by_method  # polls in their own series
+    assert handlers == {
+        ("echo", None): 1,
+        ("echo", forbidden): 1,
+        ("divide", "ZeroDivisionError"): 1,
+        ("divide", "ValueError"): 1,
+        ("bad_input", None): 1,
+    }
+    assert list(points(receiver, "telegram.updates.active").values()) == [0]
+    calls = {k: count_of(v) for k, v in points(receiver, "telegram.api.duration").items()}
+    send = ("telegram.api.method", "sendMessage")
+    failed = (
+        ("error.type", forbidden),
+        ("telegram.api.error_code", 403),
+        send,
+        ("telegram.api.outcome", "error"),
+    )
+    assert calls[failed] == 1
+    assert calls[(send, ("telegram.api.outcome", "ok"))] == 2
+    assert calls[(("telegram.api.method", "getMe"), ("telegram.api.outcome", "ok"))] >= 1
+    by_method = {dict(k)["telegram.api.method"] for k in calls}
+    assert {"getUpdates", "sendMessage", "getMe"} <= by_method  # polls in their own series
 
 
 def test_flood_control_records_retry_after(api: BotApiThread, receiver: OtlpReceiver) -> None:
@@ -194,14 +198,14 @@ def test_flood_control_records_retry_after(api: BotApiThread, receiver: OtlpRece
     assert call.attributes["telegram.api.retry_after"] == 3
     assert call.attributes["telegram.api.error_code"] == 429
     assert call.attributes["telegram.api.description_class"] == "too_many_requests"
-    assert trees.update(update_id).attributes["error.type"] == "TelegramRetryAfter"
+    assert trees.update(update_id).attributes["error.type"] == "aiogram.exceptions.TelegramRetryAfter"
     assert receiver.wait_for(lambda r: any(m.name == "telegram.api.retry_after" for m in r.metrics()), 10)
     ((attrs, value),) = last_metric(receiver, "telegram.api.retry_after").points
-    assert attrs == {"method": "sendMessage"}
+    assert attrs == {"telegram.api.method": "sendMessage"}
     assert isinstance(value, dict) and value["count"] == 1 and value["sum"] == 3
 
 
-def test_polling_conflict_counts_in_polling_errors(api: BotApiThread, receiver: OtlpReceiver) -> None:
+def test_polling_conflict_is_recorded(api: BotApiThread, receiver: OtlpReceiver) -> None:
     api.conflict_next(times=2)  # as when a second instance polls with the same token
     api.push_message("hello")
     code, out, err = run_bot("examples.crocbot", bot_env(api, receiver, 1))
@@ -213,11 +217,16 @@ def test_polling_conflict_counts_in_polling_errors(api: BotApiThread, receiver: 
     for span in failed:
         assert span.attributes["telegram.api.error_code"] == 409
         assert span.attributes["telegram.api.description_class"] == "polling_conflict"
-        assert span.attributes["error.type"] == "TelegramConflictError"
-    assert receiver.wait_for(lambda r: any(m.name == "telegram.polling.errors" for m in r.metrics()), 10)
-    assert points(receiver, "telegram.polling.errors") == {(("error_type", "conflict"),): 2}
-    requests = points(receiver, "telegram.api.requests")
-    assert count_of(requests[(("error_code", "409"), ("method", "getUpdates"), ("outcome", "error"))]) == 2
+        assert span.attributes["error.type"] == "aiogram.exceptions.TelegramConflictError"
+    assert receiver.wait_for(lambda r: any(m.name == "telegram.api.duration" for m in r.metrics()), 10)
+    calls = points(receiver, "telegram.api.duration")
+    conflict = (
+        ("error.type", "aiogram.exceptions.TelegramConflictError"),
+        ("telegram.api.error_code", 409),
+        ("telegram.api.method", "getUpdates"),
+        ("telegram.api.outcome", "error"),
+    )
+    assert count_of(calls[conflict]) == 2
 
 
 def test_webhook_gives_the_same_tree_under_the_server_span(api: BotApiThread, receiver: OtlpReceiver) -> None:
@@ -246,8 +255,8 @@ def test_webhook_gives_the_same_tree_under_the_server_span(api: BotApiThread, re
         (handler,) = trees.children(update)
         assert handler.name == f"telegram.handler {handler_name}"
         (call,) = trees.children(handler)
-        assert call.name == "sendMessage"
-        assert [s.name for s in trees.children(call)] == ["POST"]
+        assert call.name == "sendMessage" and call.attributes["http.response.status_code"] == 200
+        assert trees.children(call) == []
     assert not trees.named("getUpdates")
     for raw in receiver.raw_bodies():
         assert secret.encode() not in raw and TOKEN_SECRET.encode() not in raw
@@ -259,4 +268,5 @@ def test_every_poll_is_traced_when_asked(api: BotApiThread, receiver: OtlpReceiv
     assert code == 0, err[-3000:]
     trees = spans_after_exit(receiver, 5)
     polls = trees.named("getUpdates")
-    assert polls and all(trees.children(poll, "POST") for poll in polls)
+    assert polls and not any(trees.children(poll) for poll in polls)
+    assert all(poll.attributes["url.full"].endswith("/getUpdates") for poll in polls)

@@ -15,8 +15,8 @@ from opentelemetry import metrics, trace
 
 import crocotel
 from crocotel import config, diagnostics, lifecycle
-from crocotel.testing import OtlpReceiver
-from tests.conftest import base_env, reset_telemetry
+from crocotel.testing import OtlpReceiver, reset_telemetry
+from tests.conftest import base_env
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 

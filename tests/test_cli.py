@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -74,7 +76,7 @@ def test_doctor_reports_ports_endpoint_instrumentations_and_redaction(receiver: 
     out = done.stdout
     assert done.returncode == 1, out
     assert "[FAIL] metrics port" in out and "in use" in out
-    assert f"[ok  ] traces: OTLP endpoint {receiver.endpoint}/v1/traces is reachable" in out
+    assert f"[ok  ] traces: an OTLP receiver answers at {receiver.endpoint}/v1/traces" in out
     assert "instrumentation aiohttp-client: active" in out
     assert "[ok  ] redaction self-test" in out and "AAHdqTcv" not in out
 
@@ -86,4 +88,43 @@ def test_doctor_warns_when_the_collector_is_down() -> None:
     env = base_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
     done = crocotel("doctor", env=env)
     assert done.returncode == 0, done.stdout
-    assert "[warn] traces: OTLP endpoint" in done.stdout and "not reachable" in done.stdout
+    assert "[warn] traces: http://127.0.0.1:" in done.stdout and "not reachable" in done.stdout
+
+
+def test_doctor_tells_a_web_server_from_an_otlp_receiver() -> None:
+    """A port that accepts connections but speaks something else is not called reachable."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        done = crocotel("doctor", env=base_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"[warn] traces: http://127.0.0.1:{port}/v1/traces answered HTTP 501" in done.stdout, done.stdout
+    assert "receiver answers" not in done.stdout
+
+
+def test_run_passes_later_double_dashes_to_the_command() -> None:
+    code = "import sys; print('ARGV', sys.argv[1:])"
+    done = crocotel("run", "--", sys.executable, "-c", code, "--", "--flag", env=base_env())
+    assert done.returncode == 0, done.stderr
+    assert "ARGV ['--', '--flag']" in done.stdout
+
+
+def test_config_never_prints_credentials_in_an_endpoint() -> None:
+    env = base_env(OTEL_EXPORTER_OTLP_ENDPOINT="https://user:s3cr3t-pass@collector.example:4318")
+    done = crocotel("config", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "s3cr3t-pass" not in done.stdout + done.stderr
+    assert "https://******@collector.example:4318/v1/traces" in done.stdout
+
+
+def test_config_problems_never_echo_credentials() -> None:
+    env = base_env(OTEL_EXPORTER_OTLP_ENDPOINT="ftp://user:s3cr3t-pass@collector.example")
+    done = crocotel("config", env=env)
+    assert (
+        done.returncode == 1 and "OTEL_EXPORTER_OTLP_ENDPOINT='ftp://******@collector.example'" in done.stderr
+    )
+    assert "s3cr3t-pass" not in done.stdout + done.stderr

@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from crocotel.testing import OtlpReceiver
 from tests.collector_support import Agent, agent_env, metric_values, otelcol_binary, running_agent
+from tests.redaction_corpus import NEGATIVES_KEPT, PHONE_RECALL, TOKEN_RECALL, load, score
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,16 @@ def _send_spans(agent: Agent) -> None:
             call.set_status(Status(StatusCode.ERROR, f"sendMessage failed for bot{TOKEN}"))
     with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as poll:
         poll.set_attribute("control", "noise-getupdates-by-name")
+    with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as failed_poll:
+        failed_poll.set_attribute("control", "positive-control-failed-poll")  # kept, as the process does
+        failed_poll.set_attribute("telegram.api.method", "getUpdates")
+        failed_poll.set_attribute("telegram.api.error_code", 409)
+        failed_poll.set_attribute("url.full", f"https://api.telegram.org/bot{TOKEN}/getUpdates")
+        failed_poll.set_status(Status(StatusCode.ERROR, "polling_conflict"))
+    with tracer.start_as_current_span("getUpdates", kind=SpanKind.CLIENT) as delivering:
+        delivering.set_attribute("control", "positive-control-delivering-poll")  # update spans link to it
+        delivering.set_attribute("telegram.api.method", "getUpdates")
+        delivering.set_attribute("telegram.updates.count", 3)
     with tracer.start_as_current_span("POST", kind=SpanKind.CLIENT) as http_poll:
         http_poll.set_attribute("control", "noise-getupdates-by-url")
         http_poll.set_attribute("url.full", f"https://api.telegram.org/bot{TOKEN}/getUpdates")
@@ -141,7 +152,13 @@ def test_agent_redacts_filters_and_routes(
             controls = {str(s.attributes.get("control")) for s in main.spans()}
             bodies = " ".join(str(log.body) for log in main.logs())
             return (
-                {"positive-control-update-span", "positive-control-api-span"} <= controls
+                {
+                    "positive-control-update-span",
+                    "positive-control-api-span",
+                    "positive-control-failed-poll",
+                    "positive-control-delivering-poll",
+                }
+                <= controls
                 and "positive-control-info-log" in bodies
                 and "positive-control-map-body" in bodies
                 and any(m.name == "e2e.requests" for m in main.metrics())
@@ -154,14 +171,16 @@ def test_agent_redacts_filters_and_routes(
     everything = _all_bytes(main, errors)
     for leak in LEAKS:
         assert leak not in everything, f"planted secret {leak!r} reached a backend"
-    for marker in (b"[REDACTED:bot_token]", b"[REDACTED:phone]", b"****"):
+    for marker in (b"[REDACTED:bot_token]", b"[REDACTED:phone]", b"[REDACTED:secret]"):
         assert marker in everything, f"redaction marker {marker!r} missing: redaction is not running"
 
     spans = main.spans()
     controls = [str(s.attributes.get("control")) for s in spans]
     assert not [c for c in controls if c.startswith("noise-")], f"noise spans were exported: {controls}"
     api = next(s for s in spans if s.attributes.get("control") == "positive-control-api-span")
-    assert api.attributes["api_key"] == "****"
+    assert api.attributes["api_key"] == "[REDACTED:secret]"  # the process's marker, not the processor's ****
+    failed = next(s for s in spans if s.attributes.get("control") == "positive-control-failed-poll")
+    assert failed.attributes["telegram.api.error_code"] == 409 and failed.name == "getUpdates"
     assert "[REDACTED:bot_token]" in api.status_message
     assert "[REDACTED:phone]" in api.events[0][0]
     assert "[REDACTED:phone]" in str(api.resource["deployment.note"])
@@ -172,6 +191,49 @@ def test_agent_redacts_filters_and_routes(
     assert not any("positive-control-error-log" in b for b in default_bodies), "ERROR on the default route"
     assert not any("positive-control-info-log" in b for b in error_bodies), "INFO log on the errors route"
     assert not any("positive-control-map-body" in b for b in error_bodies), "WARN log on the errors route"
+
+
+def test_agent_redacts_the_corpus(
+    binary: Path, receivers: tuple[OtlpReceiver, OtlpReceiver], tmp_path: Path
+) -> None:
+    """The corpus (phones of many countries and scripts, tokens, ids, IBANs) through Go's regexp:
+    the agent meets the same targets as the engine, as a log body and as a span attribute."""
+    main, errors = receivers
+    items = load()
+    with running_agent(binary, _env(tmp_path, main, errors), tmp_path / "agent.log") as agent:
+        logs = LoggerProvider(resource=Resource.create({"service.name": "collector-corpus"}))
+        logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(f"{agent.otlp_http}/v1/logs")))
+        logger = logs.get_logger("collector-corpus")
+        traces = TracerProvider(resource=Resource.create({"service.name": "collector-corpus"}))
+        traces.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"{agent.otlp_http}/v1/traces")))
+        tracer = traces.get_tracer("collector-corpus")
+        for index, item in enumerate(items):
+            logger.emit(
+                severity_number=SeverityNumber.INFO, body=item.text, attributes={"corpus.index": index}
+            )
+            with tracer.start_as_current_span("corpus") as span:
+                span.set_attribute("corpus.index", index)
+                span.set_attribute("message.text", item.text)
+        logs.shutdown()
+        traces.shutdown()
+
+        def arrived(r: OtlpReceiver) -> bool:
+            got_logs = {log.attributes.get("corpus.index") for log in r.logs()}
+            got_spans = {span.attributes.get("corpus.index") for span in r.spans()}
+            return len(got_logs) >= len(items) and len(got_spans) >= len(items)
+
+        assert main.wait_for(arrived, timeout=60), f"the corpus did not arrive:\n{agent.log()[-3000:]}"
+
+    bodies = {int(str(log.attributes["corpus.index"])): str(log.body) for log in main.logs()}
+    texts = {int(str(s.attributes["corpus.index"])): str(s.attributes["message.text"]) for s in main.spans()}
+    for name, received in (("log body", bodies), ("span attribute", texts)):
+        by_text = {item.text: received[index] for index, item in enumerate(items)}
+        scores = score(items, lambda item, by_text=by_text: by_text[item.text], any_kind=True)
+        report = f"{name}: {scores.summary()}\n" + "\n".join(scores.failures)
+        print(report)
+        assert scores.token_recall >= TOKEN_RECALL, report
+        assert scores.phone_recall >= PHONE_RECALL, report
+        assert scores.kept >= NEGATIVES_KEPT, report
 
 
 def _outage_spans(total: int) -> list[ReadableSpan]:

@@ -137,3 +137,32 @@ def test_a_malformed_secret_is_never_echoed() -> None:
         text = problem_for({name: bad}, name).message()
         assert "sk-live" not in text and "Bearer" not in text
         assert name in text and "masked" in text and "key=value" in text
+
+
+def test_every_variable_read_is_declared_and_shown() -> None:
+    """load() reads nothing that is not declared; crocotel config shows every declared one."""
+
+    class Recording(dict[str, str]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: set[str] = set()
+
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            self.asked.add(key)
+            return super().get(key, default)
+
+    env = Recording()
+    env.update({"OTEL_METRICS_EXPORTER": "prometheus,otlp,console"})
+    settings = config.load(env)
+    declared = {v.name for v in config.VARIABLES}
+    assert env.asked and env.asked <= declared, env.asked - declared
+    shown = {name for name, _, _ in config.describe(settings, env)}
+    assert shown == declared
+
+
+def test_settings_defaults_come_from_the_declarations() -> None:
+    loaded = config.load({})
+    for variable in config.VARIABLES:
+        if variable.field is not None and variable.field != "redact_hash_key":
+            assert getattr(loaded, variable.field) == variable.default, variable.name
+            assert getattr(config.Settings(), variable.field) == variable.default, variable.name

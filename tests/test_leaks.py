@@ -8,7 +8,9 @@ prove each output carried the records the secrets were in.
 
 from __future__ import annotations
 
+import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,9 @@ def leaks(text: str) -> list[str]:
     return [part for part in SECRET_PARTS if part in text]
 
 
-def run_leak_app(receiver: OtlpReceiver, **extra: str) -> tuple[str, str, str, str]:
+def run_leak_app(
+    receiver: OtlpReceiver, bin_dir: Path | None = None, **extra: str
+) -> tuple[str, str, str, str]:
     """Run the planting app; returns stdout, stderr, OTLP bodies and a /metrics scrape."""
     with BotApiThread(token=TOKEN) as api:
         env = base_env(
@@ -35,7 +39,7 @@ def run_leak_app(receiver: OtlpReceiver, **extra: str) -> tuple[str, str, str, s
             PLANTED_TOKEN=TOKEN,
             TELEGRAM_API_URL=api.url,
         )
-        proc = instrumented([str(REPO / "tests" / "apps" / "leak_app.py")], env)
+        proc = instrumented([str(REPO / "tests" / "apps" / "leak_app.py")], env, bin_dir)
         try:
             stdout_lines = wait_line(proc, "READY")
             url = f"http://127.0.0.1:{env['OTEL_EXPORTER_PROMETHEUS_PORT']}/metrics"
@@ -81,6 +85,77 @@ def test_nothing_planted_leaves_the_process(receiver: OtlpReceiver) -> None:
     assert "[REDACTED:phone]" in stdout and "[REDACTED:bot_token]" in stdout
     assert any(s.name == "POST" or "getMe" in s.name for s in receiver.spans()), "HTTP client spans exported"
 
+    assert leaks(stdout) == [], "stdout leaks"
+    assert leaks(err) == [], "stderr leaks"
+    assert leaks(bodies) == [], "OTLP leaks"
+    assert leaks(scraped) == [], "/metrics leaks"
+
+
+LOG_CONTROLS = (
+    "CONTROL_MESSAGE",
+    "CONTROL_EXTRA",
+    "CONTROL_FSTRING",
+    "CONTROL_HTTPX",
+    "CONTROL_TRACEBACK",
+    "CONTROL_EXCEPTION",
+)
+
+
+@pytest.mark.parametrize(
+    ("style", "app_line"),
+    [
+        ("ptb", " - leak_app - INFO - CONTROL_MESSAGE user shared "),
+        ("dictconfig", "APPFMT INFO leak_app: CONTROL_MESSAGE user shared "),
+    ],
+)
+def test_the_apps_own_handlers_write_redacted_text(receiver: OtlpReceiver, style: str, app_line: str) -> None:
+    """basicConfig with a format (python-telegram-bot's idiom) and dictConfig: the app's own
+    handlers write its own format, and nothing planted, to stdout and stderr."""
+    stdout, err, bodies, scraped = run_leak_app(receiver, LOGGING_STYLE=style)
+    written = stdout + err
+    assert app_line + "[REDACTED:phone]" in written, written[-3000:]
+    for control in LOG_CONTROLS:
+        assert control in written, f"{control} missing from the app's own output"
+        assert control in bodies, f"{control} missing from OTLP logs"
+    assert "[REDACTED:bot_token]" in written and "Traceback (most recent call last)" in written
+    assert not any(line.startswith('{"timestamp"') for line in stdout.splitlines()), "crocotel stepped aside"
+    assert leaks(stdout) == [], "stdout leaks"
+    assert leaks(err) == [], "stderr leaks"
+    assert leaks(bodies) == [], "OTLP leaks"
+    assert leaks(scraped) == [], "/metrics leaks"
+
+
+def test_the_apps_own_handler_shows_what_was_planted_when_redaction_is_off(receiver: OtlpReceiver) -> None:
+    _stdout, err, _bodies, _scraped = run_leak_app(receiver, LOGGING_STYLE="ptb", CROCOTEL_REDACT="off")
+    assert leaks(err), "the search on stderr would find a leak"
+
+
+@pytest.mark.parametrize("correlation", ["unset", "true"])
+def test_a_bootstrapped_install_keeps_json_on_stdout_no_duplicates_no_leak(
+    receiver: OtlpReceiver, correlation: str
+) -> None:
+    """``opentelemetry-bootstrap -a install`` adds the logging instrumentation (and more);
+    with or without OTEL_PYTHON_LOG_CORRELATION the records are exported once and nothing leaks."""
+    from tests.bootstrap_support import bootstrapped_bin
+
+    bin_dir = bootstrapped_bin()
+    installed = list((bin_dir.parent / "lib").glob("*/site-packages/opentelemetry/instrumentation/*"))
+    assert {"logging", "asyncio", "threading"} <= {path.name for path in installed}
+    extra = {"OTEL_PYTHON_LOG_CORRELATION": "true"} if correlation == "true" else {}
+    stdout, err, bodies, scraped = run_leak_app(receiver, bin_dir, **extra)
+    if correlation == "true":
+        # The instrumentation's basicConfig(format=...) is the app's choice of format: it wins.
+        assert "CONTROL_MESSAGE user shared [REDACTED:phone]" in err
+        assert "trace_id=" in err
+    else:
+        records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        messages = [r["message"] for r in records]
+        assert any(m.startswith("CONTROL_MESSAGE user shared [REDACTED:phone]") for m in messages), stdout
+        assert all(r.get("trace_id") for r in records if r["message"].startswith("CONTROL_MESSAGE"))
+    bodies_by_control = [log.body for log in receiver.logs() if str(log.body).startswith("CONTROL_MESSAGE")]
+    assert len(bodies_by_control) == 1, f"OTLP log records duplicated: {bodies_by_control}"
+    for control in LOG_CONTROLS:
+        assert control in bodies, f"{control} missing from OTLP logs"
     assert leaks(stdout) == [], "stdout leaks"
     assert leaks(err) == [], "stderr leaks"
     assert leaks(bodies) == [], "OTLP leaks"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import io
 import json
 import logging
 import threading
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 
 from crocotel.logs import install
-from crocotel.logs.context import TraceIdFactory, current_ids
+from crocotel.logs.context import current_ids
+from crocotel.redaction.engine import NullRedactor
 from tests.logs_support import isolated, lines, tracer
 
 log = logging.getLogger("tests.context")
@@ -26,8 +29,7 @@ def json_out() -> io.StringIO:
         log_format="json",
         log_level="INFO",
         service_name="svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=None,
         stream=stream,
     )
@@ -153,54 +155,87 @@ def test_ids_are_taken_at_the_logging_call_not_at_formatting() -> None:
 
 
 @isolated
-def test_factory_chains_the_previous_one_and_uninstall_restores_it() -> None:
-    seen: list[str] = []
+def test_the_app_record_factory_is_left_alone_and_records_get_ids() -> None:
     previous = logging.getLogRecordFactory()
 
     def app_factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         record.request_id = "r-1"
-        seen.append(record.name)  # other tests' threads may log meanwhile: count ours only
         return record
 
     logging.setLogRecordFactory(app_factory)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    log.addHandler(Keep())
     uninstall = install(
-        log_format="none",
-        log_level="INFO",
-        service_name="svc",
-        redact=None,
-        is_secret_key=None,
-        logger_provider=None,
+        log_format="none", log_level=None, service_name="svc", redactor=NullRedactor(), logger_provider=None
     )
-    factory = logging.getLogRecordFactory()
-    assert isinstance(factory.__self__, TraceIdFactory) and factory.__self__.previous is app_factory  # type: ignore[attr-defined]
+    assert logging.getLogRecordFactory() is app_factory
     with tracer().start_as_current_span("s") as span:
-        record = logging.getLogger("x").makeRecord("tests.factory", logging.INFO, "f", 1, "m", (), None)
-    assert seen.count("tests.factory") == 1 and record.request_id == "r-1"  # type: ignore[attr-defined]
-    assert (record.trace_id, record.span_id) == ids(span)  # type: ignore[attr-defined]
+        log.warning("m")
+    assert seen[0].request_id == "r-1"  # type: ignore[attr-defined]
+    assert (seen[0].trace_id, seen[0].span_id) == ids(span)  # type: ignore[attr-defined]
     uninstall()
     assert logging.getLogRecordFactory() is app_factory
 
 
 @isolated
-def test_factory_left_in_a_chain_becomes_a_pass_through() -> None:
+def test_the_hook_is_exact_and_reversible() -> None:
+    """Logger's own method is wrapped; a later patch still runs; uninstall restores the class."""
+    before = dict(vars(logging.Logger))
     uninstall = install(
-        log_format="none",
-        log_level="INFO",
-        service_name="s",
-        redact=None,
-        is_secret_key=None,
-        logger_provider=None,
+        log_format="none", log_level=None, service_name="s", redactor=NullRedactor(), logger_provider=None
     )
-    ours = logging.getLogRecordFactory()
+    assert vars(logging.Logger)["callHandlers"] is not before["callHandlers"]
+    ours = logging.Logger.callHandlers
+    later_calls: list[str] = []
 
-    def later(*args: object, **kwargs: object) -> logging.LogRecord:
-        record: logging.LogRecord = ours(*args, **kwargs)
-        return record
+    def later(self: logging.Logger, record: logging.LogRecord) -> None:
+        later_calls.append(record.getMessage())
+        ours(self, record)
 
-    logging.setLogRecordFactory(later)
+    logging.Logger.callHandlers = later  # type: ignore[method-assign]
+    try:
+        log.warning("through both")
+        assert later_calls == ["through both"]
+        uninstall()  # someone patched on top: ours becomes a pass-through, theirs stays
+        assert logging.Logger.callHandlers is later
+        with tracer().start_as_current_span("s"):
+            record = log.makeRecord("x", logging.WARNING, "f", 1, "m", (), None)
+            logging.Logger.callHandlers(log, record)
+        assert not hasattr(record, "trace_id")
+    finally:
+        logging.Logger.callHandlers = before["callHandlers"]  # type: ignore[method-assign]
+    uninstall = install(
+        log_format="json", log_level=None, service_name="s", redactor=NullRedactor(), logger_provider=None
+    )
     uninstall()
-    assert logging.getLogRecordFactory() is later
-    with tracer().start_as_current_span("s"):
-        record = logging.getLogger("x").makeRecord("x", logging.INFO, "f", 1, "m", (), None)
-    assert not hasattr(record, "trace_id")
+    assert dict(vars(logging.Logger)) == before
+
+
+@isolated
+@pytest.mark.parametrize("in_span", [False, True])
+def test_an_app_extra_named_trace_id_never_raises(in_span: bool) -> None:
+    out = json_out()
+    theirs = io.StringIO()
+    handler = logging.StreamHandler(theirs)
+    handler.setFormatter(logging.Formatter("%(message)s trace=%(trace_id)s"))
+    other = logging.getLogger("tests.context.app")
+    other.addHandler(handler)
+    other.propagate = False
+    with contextlib.ExitStack() as stack:
+        span = stack.enter_context(tracer().start_as_current_span("s")) if in_span else None
+        log.warning("own id", extra={"trace_id": "abc", "span_id": "def"})
+        other.warning("own id", extra={"trace_id": "abc"})
+    line = records(out)[0]
+    assert line["message"] == "own id"
+    assert line["extra.trace_id"] == "abc" and line["extra.span_id"] == "def"
+    if span is not None:
+        assert (line["trace_id"], line["span_id"]) == ids(span)
+    else:
+        assert "trace_id" not in line
+    assert theirs.getvalue() == "own id trace=abc\n"  # the app's own value in the app's format

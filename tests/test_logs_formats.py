@@ -12,6 +12,7 @@ import re
 import pytest
 
 from crocotel.logs import JsonFormatter, LogfmtFormatter, TextFormatter, install
+from crocotel.redaction.engine import NullRedactor
 from tests.logs_support import isolated, lines, parse_logfmt, tracer
 
 log = logging.getLogger("tests.formats")
@@ -74,8 +75,7 @@ def installed(log_format: str, stream: io.StringIO | None = None) -> io.StringIO
         log_format=log_format,
         log_level="DEBUG",
         service_name="bot-svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=None,
         stream=stream,
     )
@@ -230,22 +230,42 @@ def test_text_example_line_and_exception_on_following_lines() -> None:
 @pytest.mark.parametrize("formatter_class", [JsonFormatter, TextFormatter, LogfmtFormatter])
 @isolated
 def test_formatter_never_raises(formatter_class: type[JsonFormatter]) -> None:
-    """Bad arguments, or a redactor that fails, give a minimal line with an ``error`` field."""
-
-    def failing_redact(text: str) -> str:
-        raise RuntimeError("redactor down")
+    """Bad arguments give a minimal line with an ``error`` field."""
 
     bad_args = logging.LogRecord("x", logging.INFO, "f", 1, "count %d", ("not a number",), None)
     line = formatter_class(service_name="s").format(bad_args)
     assert "count %d" in line and "TypeError" in line
-    redact_fails = logging.LogRecord("x", logging.INFO, "f", 1, "secret stuff", (), None)
-    line = formatter_class(service_name="s", redact=failing_redact).format(redact_fails)
-    assert "secret stuff" not in line and "error" in line
     if formatter_class is JsonFormatter:
-        assert json.loads(line)["error"].startswith("crocotel formatter failed: RuntimeError")
-        assert json.loads(line)["message"] == "<message withheld: redaction failed>"
+        assert json.loads(line)["error"] == "crocotel formatter failed: TypeError"
     if formatter_class is LogfmtFormatter:
         assert parse_logfmt(line)["error"].startswith("crocotel formatter failed")
+
+
+class FailingRedactor(NullRedactor):
+    """An engine that fails on every text: what it was given must not be written."""
+
+    enabled = True
+
+    def text(self, value: str, signal: str = "api") -> str:
+        raise RuntimeError("redactor down")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text", "logfmt"])
+@isolated
+def test_a_failing_redactor_withholds_the_message(log_format: str) -> None:
+    out = io.StringIO()
+    install(
+        log_format=log_format,
+        log_level="INFO",
+        service_name="s",
+        redactor=FailingRedactor(),
+        logger_provider=None,
+        stream=out,
+    )
+    logging.getLogger("tests.formats").warning("secret stuff %s", "more", extra={"k": "secret extra"})
+    text = out.getvalue()
+    assert "secret stuff" not in text and "secret extra" not in text
+    assert "<message withheld: redaction failed>" in text
 
 
 @isolated
@@ -268,8 +288,7 @@ def test_stream_that_cannot_encode_gets_escaped_valid_lines() -> None:
         log_format="json",
         log_level="INFO",
         service_name="s",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=None,
         stream=ascii_stream,  # type: ignore[arg-type]
     )
@@ -287,8 +306,7 @@ def test_lone_surrogate_on_a_utf8_stream_is_escaped_not_lost() -> None:
             log_format=log_format,
             log_level="INFO",
             service_name="s",
-            redact=None,
-            is_secret_key=None,
+            redactor=NullRedactor(),
             logger_provider=None,
             stream=utf8,  # type: ignore[arg-type]
         )

@@ -16,6 +16,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from crocotel.logs import StdoutHandler, install
 from crocotel.logs.handler import is_crocotel
 from crocotel.logs.otlp import OtlpHandler
+from crocotel.redaction.engine import NullRedactor
 from tests.logs_support import isolated, lines, tracer
 
 app = logging.getLogger("app")
@@ -23,14 +24,16 @@ APP_FORMAT = "APP %(levelname)s %(name)s %(message)s trace=%(trace_id)s span=%(s
 
 
 def crocotel_install(
-    stream: io.StringIO, log_format: str = "json", provider: LoggerProvider | None = None
+    stream: io.StringIO,
+    log_format: str = "json",
+    provider: LoggerProvider | None = None,
+    log_level: str | None = "INFO",
 ) -> None:
     install(
         log_format=log_format,
-        log_level="INFO",
+        log_level=log_level,
         service_name="svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=provider,
         stream=stream,
     )
@@ -61,8 +64,32 @@ def test_default_install_writes_json_at_crocotel_level() -> None:
 @isolated
 def test_a_root_level_set_by_the_app_is_kept() -> None:
     logging.root.setLevel(logging.DEBUG)
-    crocotel_install(io.StringIO())
+    crocotel_install(io.StringIO(), log_level=None)
     assert logging.root.level == logging.DEBUG
+
+
+@isolated
+def test_no_level_changes_unless_crocotel_log_level_is_set() -> None:
+    """Python's default root level stays: the app's handlers (and caplog) see what they saw."""
+    theirs: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            theirs.append(record)
+
+    app.addHandler(Keep())
+    ours = io.StringIO()
+    crocotel_install(ours, log_level=None)
+    assert logging.root.level == logging.WARNING
+    app.info("dropped, as without crocotel")
+    app.warning("kept")
+    assert [r.getMessage() for r in theirs] == ["kept"]
+    uninstall = install(
+        log_format="json", log_level="DEBUG", service_name="s", redactor=NullRedactor(), logger_provider=None
+    )
+    assert logging.root.level == logging.DEBUG  # asked for explicitly
+    uninstall()
+    assert logging.root.level == logging.WARNING
 
 
 @isolated
@@ -246,7 +273,7 @@ def test_format_none_leaves_handlers_and_level_alone_but_records_get_ids() -> No
     handler.setFormatter(logging.Formatter("%(message)s [%(trace_id)s/%(span_id)s]"))
     logging.root.addHandler(handler)
     before = logging.root.handlers[:]
-    crocotel_install(io.StringIO(), log_format="none")
+    crocotel_install(io.StringIO(), log_format="none", log_level=None)
     assert logging.root.handlers == before and logging.root.level == logging.WARNING
     with tracer().start_as_current_span("update") as span:
         app.warning("in span")
@@ -269,8 +296,7 @@ def test_second_install_replaces_the_first_and_uninstall_restores_everything() -
         log_format="logfmt",
         log_level="WARNING",
         service_name="svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=provider,
         stream=second,
     )
@@ -291,8 +317,7 @@ def test_uninstall_leaves_a_level_the_app_changed() -> None:
         log_format="json",
         log_level="INFO",
         service_name="svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=None,
         stream=io.StringIO(),
     )
@@ -309,8 +334,7 @@ def test_bad_arguments_are_refused(log_format: str, log_level: str) -> None:
             log_format=log_format,
             log_level=log_level,
             service_name="svc",
-            redact=None,
-            is_secret_key=None,
+            redactor=NullRedactor(),
             logger_provider=None,
         )
     assert logging.root.handlers == [h for h in logging.root.handlers if not is_crocotel(h)]

@@ -36,14 +36,21 @@ def span_ids(receiver: OtlpReceiver) -> tuple[str, str]:
     return span.trace_id, span.span_id
 
 
-def test_no_logging_config_gives_json_lines_with_ids(receiver: OtlpReceiver) -> None:
+def test_no_logging_config_keeps_python_levels(receiver: OtlpReceiver) -> None:
+    """Without CROCOTEL_LOG_LEVEL the root stays at Python's WARNING: INFO is dropped, as without us."""
     records = [json.loads(line) for line in run("none", receiver)]
+    messages = [r["message"] for r in records]
+    assert messages == ["library says hi", "failed"]
+
+
+def test_no_logging_config_gives_json_lines_with_ids(receiver: OtlpReceiver) -> None:
+    records = [json.loads(line) for line in run("none", receiver, CROCOTEL_LOG_LEVEL="INFO")]
     trace_id, span_id = span_ids(receiver)
     by_message = {r["message"]: r for r in records}
     handled = by_message["handled update 7"]
     assert (handled["trace_id"], handled["span_id"]) == (trace_id, span_id)
     assert handled["service.name"] == "log-app" and handled["update_type"] == "message"
-    assert "debug detail" not in by_message  # CROCOTEL_LOG_LEVEL defaults to INFO
+    assert "debug detail" not in by_message  # CROCOTEL_LOG_LEVEL=INFO
     assert "trace_id" not in by_message["library says hi"]
     assert by_message["failed"]["exception"]["type"] == "RuntimeError"
     assert receiver.wait_for(lambda r: any(log.body == "handled update 7" for log in r.logs()), timeout=15)
@@ -78,7 +85,7 @@ def test_format_none_leaves_output_to_the_app(receiver: OtlpReceiver) -> None:
 
 
 def test_text_format(receiver: OtlpReceiver) -> None:
-    lines = run("none", receiver, CROCOTEL_LOG_FORMAT="text")
+    lines = run("none", receiver, CROCOTEL_LOG_FORMAT="text", CROCOTEL_LOG_LEVEL="INFO")
     trace_id, span_id = span_ids(receiver)
     assert lines[0].endswith(
         f" INFO  log_app: handled update 7 [trace_id={trace_id} span_id={span_id}] update_type=message"

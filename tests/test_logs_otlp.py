@@ -19,6 +19,7 @@ from opentelemetry.sdk._logs.export import (
 
 from crocotel.logs import OtlpHandler, install
 from crocotel.logs.otlp import ignored, severity
+from crocotel.redaction.engine import NullRedactor
 from tests.logs_support import isolated, tracer
 
 log = logging.getLogger("tests.otlp")
@@ -33,8 +34,7 @@ def pipeline(log_format: str = "none", stream: io.StringIO | None = None) -> InM
         log_format=log_format,
         log_level="DEBUG",
         service_name="svc",
-        redact=None,
-        is_secret_key=None,
+        redactor=NullRedactor(),
         logger_provider=provider,
         stream=stream if stream is not None else io.StringIO(),
     )

@@ -10,14 +10,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from crocotel.logs import install
-from tests.logs_support import MARKER, MASK, fake_is_secret_key, fake_redact, isolated, lines, parse_logfmt
+from crocotel.redaction.engine import NullRedactor
+from tests.logs_support import MARKER, MASK, FakeRedactor, isolated, lines, parse_logfmt
 
 log = logging.getLogger("tests.redaction")
 CONTROLS = ("control-message", "control-arg", "control-extra", "control-nested", "control-exception")
@@ -52,7 +52,7 @@ def log_everything() -> None:
         log.exception("failed with %s", MARKER)
 
 
-def run(log_format: str, redact: Callable[[str], str] | None) -> tuple[str, list[dict[str, object]]]:
+def run(log_format: str, redactor: NullRedactor) -> tuple[str, list[dict[str, object]]]:
     out = io.StringIO()
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider(shutdown_on_exit=False)
@@ -61,8 +61,7 @@ def run(log_format: str, redact: Callable[[str], str] | None) -> tuple[str, list
         log_format=log_format,
         log_level="INFO",
         service_name="svc",
-        redact=redact,
-        is_secret_key=fake_is_secret_key if redact is not None else None,
+        redactor=redactor,
         logger_provider=provider,
         stream=out,
     )
@@ -74,7 +73,7 @@ def run(log_format: str, redact: Callable[[str], str] | None) -> tuple[str, list
 @isolated
 @pytest.mark.parametrize("log_format", ["json", "text", "logfmt"])
 def test_marker_and_secrets_vanish_from_stdout_and_otlp(log_format: str) -> None:
-    stdout, otlp = run(log_format, fake_redact)
+    stdout, otlp = run(log_format, FakeRedactor())
     exported = json.dumps(otlp, ensure_ascii=False)
     for output in (stdout, exported):
         assert MARKER not in output
@@ -89,14 +88,14 @@ def test_marker_and_secrets_vanish_from_stdout_and_otlp(log_format: str) -> None
 @isolated
 @pytest.mark.parametrize("log_format", ["json", "text", "logfmt"])
 def test_without_a_redactor_the_marker_shows(log_format: str) -> None:
-    stdout, otlp = run(log_format, None)
+    stdout, otlp = run(log_format, NullRedactor())
     assert MARKER in stdout and MARKER in json.dumps(otlp)
     assert "hunter2" in stdout
 
 
 @isolated
 def test_each_json_field_is_redacted() -> None:
-    stdout, otlp = run("json", fake_redact)
+    stdout, otlp = run("json", FakeRedactor())
     first, second = (json.loads(line) for line in lines(io.StringIO(stdout)))
     assert first["message"] == f"control-message {MASK} control-arg {MASK}"
     assert first["note"] == f"control-extra {MASK}"
@@ -116,21 +115,31 @@ def test_each_json_field_is_redacted() -> None:
 
 @isolated
 def test_logfmt_fields_are_redacted() -> None:
-    stdout, _ = run("logfmt", fake_redact)
+    stdout, _ = run("logfmt", FakeRedactor())
     first, second = (parse_logfmt(line) for line in stdout.splitlines())
     assert first["message"] == f"control-message {MASK} control-arg {MASK}"
     assert first["password"] == "[REDACTED:secret]"
     assert second["exception.message"] == f"control-exception {MASK}"
 
 
-def test_scrubber_cache_never_hides_a_phone_learnt_later() -> None:
-    from crocotel.logs.scrub import Scrubber
+@isolated
+def test_no_cache_hides_a_phone_learnt_later() -> None:
+    """A number the rules leave alone is redacted in every record logged after it is learnt."""
     from crocotel.redaction import Redactor
 
     redactor = Redactor()
-    scrubber = Scrubber(lambda text: redactor.text(text, "logs"), redactor.is_sensitive_key)
-    assert scrubber.text("89161234567") == "89161234567"  # bare number: the rules leave it
-    assert scrubber.text("private") == "private"
+    out = io.StringIO()
+    install(
+        log_format="json",
+        log_level="INFO",
+        service_name="s",
+        redactor=redactor,
+        logger_provider=None,
+        stream=out,
+    )
+    log.warning("call 89161234567 private")  # bare number: the rules leave it
     redactor.learn_phone("89161234567")
-    assert scrubber.text("89161234567") == "[REDACTED:phone]"
-    assert "private" in scrubber.clean and "89161234567" not in scrubber.clean
+    log.warning("call 89161234567 private")
+    before, after = (json.loads(line)["message"] for line in lines(out))
+    assert before == "call 89161234567 private"
+    assert after == "call [REDACTED:phone] private"

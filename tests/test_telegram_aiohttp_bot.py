@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -28,6 +29,23 @@ def scrape(port: str) -> str:
         return body.decode()
 
 
+def scrape_until(port: str, marker: str, count: int) -> str:
+    """Scrape /metrics (while the bot runs) until ``count`` sendMessage lines carry ``marker``."""
+    deadline = time.monotonic() + 10
+    while True:  # bounded by the deadline
+        text = scrape(port)
+        lines = [
+            line
+            for line in text.splitlines()
+            if line.startswith("telegram_api_duration_seconds_count")
+            and "sendMessage" in line
+            and marker in line
+        ]
+        if (lines and float(lines[0].rsplit(" ", 1)[1]) >= count) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
 def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, receiver: OtlpReceiver) -> None:
     env = bot_env(api, receiver, 4, OTEL_METRICS_EXPORTER="prometheus,otlp")
     api.conflict_next()  # the first poll fails with 409, as with a second instance running
@@ -38,7 +56,7 @@ def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, rec
     proc = instrumented(["-m", "examples.aiohttp_bot"], env)
     try:
         api.wait_sent(2, timeout=30)
-        metrics_text = scrape(env["OTEL_EXPORTER_PROMETHEUS_PORT"])  # while the bot runs
+        metrics_text = scrape_until(env["OTEL_EXPORTER_PROMETHEUS_PORT"], 'telegram_api_outcome="ok"', 2)
         api.push_message("bye", chat_id=504, user_id=504)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -54,24 +72,30 @@ def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, rec
     assert len(sends) == 4 and all(s.kind == KIND_CLIENT for s in sends)
     for span in sends:
         assert span.attributes["telegram.api.method"] == "sendMessage"
-        assert span.attributes["http.url"].endswith("/bot[REDACTED:bot_token]/sendMessage")
+        assert span.attributes["url.full"].endswith("/bot[REDACTED:bot_token]/sendMessage")  # stable semconv
+        assert span.attributes["server.address"] == "127.0.0.1"
+        assert span.attributes["http.request.method"] == "POST"
+        assert not trees.children(span)
+    assert sorted(s.attributes["http.response.status_code"] for s in sends) == [200, 200, 200, 429]
     assert sorted(s.attributes.get("telegram.api.error_code", 0) for s in sends) == [0, 0, 0, 429]
     (poll,) = trees.named("getUpdates")  # long polls are not traced, the failed one is
     assert poll.attributes["telegram.api.error_code"] == 409 and poll.status_code == STATUS_ERROR
     assert poll.end_time_unix_nano > poll.start_time_unix_nano
 
-    requests = "telegram_api_requests_total"
-    assert sample(metrics_text, requests, error_code="429", method="sendMessage", outcome="error") == 1
-    assert sample(metrics_text, requests, method="sendMessage", outcome="ok") == 2
-    assert sample(metrics_text, "telegram_polling_errors_total", error_type="conflict") == 1
-    assert sample(metrics_text, "telegram_api_duration_seconds_count", method="getUpdates") >= 2
+    calls = "telegram_api_duration_seconds_count"
+    failed = {"telegram_api_error_code": "429", "telegram_api_outcome": "error", "error_type": "429"}
+    assert sample(metrics_text, calls, telegram_api_method="sendMessage", **failed) == 1
+    assert sample(metrics_text, calls, telegram_api_method="sendMessage", telegram_api_outcome="ok") == 2
+    conflict = {"telegram_api_error_code": "409", "telegram_api_outcome": "error", "error_type": "409"}
+    assert sample(metrics_text, calls, telegram_api_method="getUpdates", **conflict) == 1
+    assert sample(metrics_text, calls, telegram_api_method="getUpdates", telegram_api_outcome="ok") >= 1
 
     # the token, whole or its secret half, is nowhere; positive controls show each output was searched
     raw = receiver.raw_bodies()
     assert any(b"[REDACTED:bot_token]" in body for body in raw)
     assert any(b"sendMessage" in body for body in raw)
     assert f"update {first} from chat 501" in out
-    assert "telegram_api_requests_total" in metrics_text
+    assert "telegram_api_duration_seconds_count" in metrics_text
     for name, text in (("stdout", out), ("stderr", err), ("/metrics", metrics_text)):
         assert TOKEN_SECRET not in text, name
     for body in raw:

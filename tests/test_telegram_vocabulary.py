@@ -11,15 +11,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, SpanKind
 
-from crocotel.instrumentation.botapi import (
+from crocotel.instrumentation._vocabulary import (
     OTHER,
     UPDATE_TYPES,
     Capped,
     description_class,
-    error_kind,
+    error_type,
+    http_attributes,
     method_of_path,
 )
-from crocotel.instrumentation.telegram import BotApiHooks, client_options
+from crocotel.instrumentation.aiohttp_client import BotApiHooks, client_options
+from crocotel.logs.fields import exception_type
 
 
 @pytest.mark.parametrize(
@@ -38,12 +40,29 @@ def test_method_of_path(path: str, method: str | None) -> None:
     assert method_of_path(path) == method
 
 
-def test_error_kinds_are_a_small_set() -> None:
-    assert error_kind(409) == "conflict"
-    assert error_kind(429) == "too_many_requests"
-    assert error_kind(502) == "server_error"
-    assert error_kind(None) == "network"
-    assert error_kind(418) == OTHER
+def test_error_type_is_one_format_with_the_logs() -> None:
+    from aiogram.exceptions import TelegramForbiddenError
+    from telegram.error import RetryAfter
+
+    for exc in (ZeroDivisionError(), TelegramForbiddenError(None, "no"), RetryAfter(3)):  # type: ignore[arg-type]
+        assert error_type(exc) == exception_type(exc)  # what the log records say
+    assert error_type(ZeroDivisionError()) == "ZeroDivisionError"
+    assert error_type(RetryAfter(3)) == "telegram.error.RetryAfter"
+    assert error_type(TelegramForbiddenError) == "aiogram.exceptions.TelegramForbiddenError"
+
+
+def test_http_attributes_have_no_token() -> None:
+    url = "https://api.telegram.org/bot123456789:AAE-secret-part/sendMessage"
+    assert http_attributes(url, "sendMessage") == {
+        "telegram.api.method": "sendMessage",
+        "http.request.method": "POST",
+        "url.full": "https://api.telegram.org/bot[REDACTED:bot_token]/sendMessage",
+        "server.address": "api.telegram.org",
+        "server.port": 443,
+    }
+    local = http_attributes("http://127.0.0.1:8081/prefix/bot1%3Ax/getMe?x=1", "getMe")
+    assert local["url.full"] == "http://127.0.0.1:8081/prefix/bot[REDACTED:bot_token]/getMe"
+    assert local["server.port"] == 8081
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crocotel.instrumentation import telegram
+from crocotel.instrumentation import aiohttp_client
 from crocotel.instrumentation.aiogram import AiogramInstrumentor
 from crocotel.instrumentation.wraps import Wraps, active_wraps
 from crocotel.redaction.urls import url_filter
@@ -116,7 +116,7 @@ def test_every_aiogram_wrap_is_exact_and_reversible(
 def test_aiohttp_client_wrap_is_exact_and_reversible() -> None:
     before = ClassDicts.of("aiohttp")
     instrumentor = AioHttpClientInstrumentor()
-    instrumentor.instrument(**telegram.client_options(False, url_filter))
+    instrumentor.instrument(**aiohttp_client.client_options(False, url_filter))
     try:
 
         async def session() -> int:
@@ -176,3 +176,71 @@ def test_undo_leaves_a_later_replacement_alone_and_the_stale_wrapper_passes_thro
         assert Base().run() == "theirs:base"  # and our wrapper inside it is now transparent
     finally:
         Base.run = original  # type: ignore[method-assign]
+
+
+async def ptb_round(standin_url: str, token: str) -> list[str]:
+    """One python-telegram-bot application: a command that replies, one that fails, a job; the replies."""
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, CommandHandler, Job
+
+    from tests.telegram_support import message_update
+
+    replies: list[str] = []
+
+    async def start(update: Any, context: Any) -> None:
+        await update.message.reply_text("hi")
+
+    async def fail(update: Any, context: Any) -> None:
+        raise LookupError("handled by the error handler")
+
+    async def on_error(update: Any, context: Any) -> None:
+        replies.append(f"error {type(context.error).__name__}")
+
+    async def job(context: Any) -> None:
+        replies.append("job ran")
+
+    app = ApplicationBuilder().token(token).base_url(f"{standin_url}/bot").updater(None).build()
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("fail", fail))
+    app.add_error_handler(on_error)
+    async with app:
+        for update_id, text in ((1, "/start"), (2, "/fail")):
+            await app.process_update(Update.de_json(message_update(update_id, text), app.bot))
+        await Job(job).run(app)
+    return replies
+
+
+def test_every_ptb_wrap_is_exact_and_reversible() -> None:
+    from telegram.ext import Application, BaseHandler, Job
+    from telegram.request import BaseRequest, HTTPXRequest
+
+    from crocotel.instrumentation.python_telegram_bot import PythonTelegramBotInstrumentor
+
+    before = ClassDicts.of("telegram")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = PythonTelegramBotInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, meter_provider=metrics.NoOpMeterProvider())
+
+    async def invoke() -> None:
+        async with BotApiStandIn() as standin:
+            assert await ptb_round(standin.url, standin.token) == ["error LookupError", "job ran"]
+            assert [m["text"] for m in standin.sent] == ["hi"]
+
+    try:
+        targets = [
+            (Application, "process_update"),
+            (Application, "process_error"),
+            (BaseHandler, "handle_update"),
+            (Job, "run"),
+            (BaseRequest, "post"),
+            (HTTPXRequest, "do_request"),
+        ]
+        for cls, name in targets:
+            assert_patch_reaches(cls, name, invoke)
+        names = {s.name for s in exporter.get_finished_spans()}
+        assert {"telegram.update message", "sendMessage"} <= names, names  # live between the patches
+    finally:
+        instrumentor.uninstrument()
+    before.assert_unchanged()

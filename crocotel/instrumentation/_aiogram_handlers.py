@@ -14,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from crocotel.instrumentation._aiogram_names import HandlerNames, names_of
-from crocotel.instrumentation._aiogram_updates import CURRENT, UpdateState
-from crocotel.instrumentation.botapi import OTHER
-from crocotel.instrumentation.instruments import TelegramInstruments
+from crocotel.instrumentation._aiogram_names import names_of
+from crocotel.instrumentation._instruments import TelegramInstruments
+from crocotel.instrumentation._updates import CURRENT, HandlerNames, UpdateState, close_span
+from crocotel.instrumentation._vocabulary import ERROR_TYPE, OTHER, UNKNOWN, error_type
 
 __all__ = ["HandlerTracer"]
 
@@ -72,20 +71,22 @@ class HandlerTracer:
         if names is None:
             return await wrapped(*args, **kwargs)
         started = time.perf_counter()
+        failed: str | None = None
         try:
             result = await wrapped(*args, **kwargs)
         except self._not_errors:  # SkipHandler, CancelHandler: aiogram moves on, nothing failed
             raise
         except BaseException as exc:
-            self._failed(span, state, names, exc, kwargs)
+            failed = self._failed(span, state, names, exc, kwargs)
             raise
         else:
             self._ran(state, names, args, kwargs)
             return result
         finally:
-            _close(span, token)
+            close_span(span, token)
             with contextlib.suppress(Exception):
-                self._instruments.handler(names.handler, names.router, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self._instruments.handler(names.handler, names.router, seconds, failed)
 
     def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:
         """Tell the update which handler ran, which command it served, or which error it caught."""
@@ -93,7 +94,9 @@ class HandlerTracer:
             event = args[0] if args else None
             if isinstance(event, self._error_event):
                 if state.error_type is None:
-                    state.error_type = type(getattr(event, "exception", None)).__qualname__
+                    caught = getattr(event, "exception", None)
+                    state.error_type = error_type(caught) if isinstance(caught, BaseException) else UNKNOWN
+                state.error_handled = True
                 return
             state.handler = names
             _note_command(state, names, kwargs)
@@ -102,20 +105,21 @@ class HandlerTracer:
 
     def _failed(
         self, span: trace.Span, state: UpdateState, names: HandlerNames, exc: BaseException, kwargs: Any
-    ) -> None:
+    ) -> str | None:
         try:
-            error_type = type(exc).__qualname__
+            kind = error_type(exc)
             span.record_exception(exc)
-            span.set_attribute("error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR, error_type))
+            span.set_attribute(ERROR_TYPE, kind)
+            span.set_status(Status(StatusCode.ERROR, kind))
             if state.error_type is None:
-                state.error_type = error_type
+                state.error_type = kind
             state.exception_recorded = True
             if state.handler is None:
                 state.handler = names
                 _note_command(state, names, kwargs)
+            return kind
         except Exception:  # telemetry must never break the bot
-            pass
+            return None
 
 
 def _note_command(state: UpdateState, names: HandlerNames, kwargs: Any) -> None:
@@ -124,10 +128,3 @@ def _note_command(state: UpdateState, names: HandlerNames, kwargs: Any) -> None:
     if isinstance(command, str):
         command = command.lower()
         state.command = command if command in names.commands else OTHER
-
-
-def _close(span: trace.Span, token: Token[context_api.Context]) -> None:
-    try:
-        span.end()
-    finally:
-        context_api.detach(token)  # logs instead of raising

@@ -11,46 +11,16 @@ handler and kept on aiogram's ``HandlerObject``.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from dataclasses import dataclass
 from typing import Any
 
-from crocotel.instrumentation.botapi import Capped
+from crocotel.instrumentation._updates import HandlerNames, handler_names
+from crocotel.instrumentation._vocabulary import Capped, callback_names
 
-__all__ = ["HandlerNames", "names_of"]
+__all__ = ["names_of"]
 
 _ATTRIBUTE = "_crocotel_names"
 _handlers = Capped(512)
 _routers = Capped(128)
-
-
-@dataclass(frozen=True)
-class HandlerNames:
-    """What spans and metrics call one handler, and the commands it was registered for."""
-
-    handler: str
-    router: str
-    commands: frozenset[str]
-    span_name: str
-    span_attributes: dict[str, str]
-
-
-def _callback_names(callback: Any) -> tuple[str, str]:
-    """(qualified name, module) of the code behind a callback."""
-    target = inspect.unwrap(callback)
-    while isinstance(target, functools.partial):
-        target = inspect.unwrap(target.func)
-    method = getattr(target, "__func__", None)  # bound methods
-    if method is not None:
-        target = method
-    if not (inspect.isfunction(target) or inspect.isclass(target) or inspect.isbuiltin(target)):
-        target = type(target)  # a callable instance: name its class
-    qualname = (
-        getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or type(target).__name__
-    )
-    module = getattr(target, "__module__", None) or "unknown"
-    return str(qualname).replace(".<locals>", ""), str(module)
 
 
 def _router_name(router: Any, module: str) -> str:
@@ -76,19 +46,8 @@ def names_of(handler: Any, router: Any) -> HandlerNames:
     if cached is not None and cached[0] is router:
         names: HandlerNames = cached[1]
         return names
-    qualname, module = _callback_names(handler.callback)
-    name = _handlers(qualname)
+    qualname, module = callback_names(handler.callback)
     router_name = _routers(_router_name(router, module))
-    names = HandlerNames(
-        handler=name,
-        router=router_name,
-        commands=_commands(handler),
-        span_name=f"telegram.handler {name}",
-        span_attributes={
-            "telegram.handler": name,
-            "telegram.router": router_name,
-            "code.function.name": f"{module}.{qualname}",
-        },
-    )
+    names = handler_names(_handlers(qualname), module, router_name, _commands(handler))
     handler.__dict__[_ATTRIBUTE] = (router, names)
     return names

@@ -1,26 +1,33 @@
 """State shared between the instrumented layers of one bot process.
 
-- ``IN_API_CALL`` is set while an aiogram Bot API span is current, so the
-  aiohttp hooks below it leave the HTTP span alone instead of naming and
-  counting the same call twice.
+- ``http_suppressed()`` says whether a Bot API span above has suppressed the
+  HTTP instrumentation (OpenTelemetry's HTTP-suppression context key), so the
+  aiohttp hooks below it leave the request alone instead of counting it twice.
 - ``DeliveredUpdates`` remembers which getUpdates call delivered each update,
   so the update's root span can link to it.
-- ``settings()`` and ``redactor()`` reach what the configurator built, if anything.
+
+Nothing here reaches into the bootstrap: instrumentors get their options as
+``instrument()`` arguments (the distro passes them) and use the global providers.
 """
 
 from __future__ import annotations
 
 import threading
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
+from opentelemetry import context as context_api
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanContext
 
-if TYPE_CHECKING:
-    from crocotel.config import Settings
-    from crocotel.redaction import Redactor
 
-IN_API_CALL: ContextVar[bool] = ContextVar("crocotel_in_bot_api_call", default=False)
+def suppressing(context: context_api.Context) -> context_api.Context:
+    """``context`` with the HTTP instrumentation suppressed: the Bot API span is the call's only span."""
+    return context_api.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, context)
+
+
+def http_suppressed() -> bool:
+    """Whether the current context suppresses HTTP instrumentation."""
+    return bool(context_api.get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY))
+
 
 _MAX_DELIVERED = 1024  # ten full getUpdates batches; older entries are dropped first
 
@@ -47,19 +54,3 @@ class DeliveredUpdates:
             return None
         with self._lock:
             return self._spans.pop((bot_id, update_id), None)
-
-
-def settings() -> Settings:
-    """The settings the configurator used, or freshly read ones when crocotel was not configured."""
-    from crocotel import bootstrap, config
-
-    current = bootstrap.current()
-    return current.settings if current is not None else config.load()
-
-
-def redactor() -> Redactor | None:
-    """The process's redactor, when crocotel is configured with redaction on."""
-    from crocotel import bootstrap
-
-    current = bootstrap.current()
-    return current.redactor if current is not None else None

@@ -36,12 +36,13 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from wrapt import register_post_import_hook
 
 from crocotel._version import __version__
-from crocotel.instrumentation import _context
 from crocotel.instrumentation._aiogram_api import ApiTracer
 from crocotel.instrumentation._aiogram_handlers import HandlerTracer
 from crocotel.instrumentation._aiogram_updates import UpdateTracer
+from crocotel.instrumentation._api_calls import ApiCalls
 from crocotel.instrumentation._context import DeliveredUpdates
-from crocotel.instrumentation.instruments import instruments_for
+from crocotel.instrumentation._instruments import instruments_for
+from crocotel.instrumentation._updates import UpdateSpans
 from crocotel.instrumentation.wraps import Wraps
 
 __all__ = ["AiogramInstrumentor"]
@@ -54,8 +55,11 @@ _INSTRUMENTS = ("aiogram >= 3, < 4",)
 class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments aiogram's dispatcher, handlers and Bot API session.
 
-    Options of ``instrument()``: ``tracer_provider``, ``meter_provider`` and
-    ``trace_getupdates`` (default: ``CROCOTEL_TRACE_GETUPDATES``).
+    Options of ``instrument()``: ``tracer_provider``, ``meter_provider``,
+    ``trace_getupdates`` (trace every long poll; default False) and
+    ``learn_phone`` (called with each phone number Telegram marked in a
+    message, such as ``Redactor.learn_phone``). The distro passes the last two
+    from crocotel's settings.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -95,18 +99,17 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         instruments = instruments_for(kwargs.get("meter_provider"))
-        trace_polls = kwargs.get("trace_getupdates")
-        if trace_polls is None:
-            trace_polls = _context.settings().trace_getupdates
         delivered = DeliveredUpdates()
         listen_update = Dispatcher._listen_update
 
         def is_internal(callback: Any) -> bool:
             return getattr(callback, "__func__", None) is listen_update
 
-        updates = UpdateTracer(tracer, instruments, delivered, UNHANDLED)
+        spans = UpdateSpans(tracer, instruments, delivered, kwargs.get("learn_phone"))
+        updates = UpdateTracer(spans, UNHANDLED)
         handlers = HandlerTracer(tracer, instruments, is_internal, ErrorEvent, (SkipHandler, CancelHandler))
-        api = ApiTracer(tracer, instruments, delivered, bool(trace_polls), TelegramNetworkError)
+        calls = ApiCalls(tracer, instruments, delivered, bool(kwargs.get("trace_getupdates")))
+        api = ApiTracer(calls, TelegramNetworkError)
         wraps = self._wraps = Wraps()
         wraps.wrap(Dispatcher, "feed_update", updates.feed_update)
         # defined on CallableObject: wrapped there, for HandlerObject instances only (not filters)

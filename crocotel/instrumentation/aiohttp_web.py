@@ -12,7 +12,7 @@ request on the top-level application, where it is defined (see
 class it was, the app's middlewares are untouched, and ``uninstrument()``
 restores the class exactly. The upstream opentelemetry-instrumentation-aiohttp-server
 instead replaces ``aiohttp.web.Application`` with a subclass, which breaks code
-that holds the original class; crocotel holds it back (see :mod:`crocotel.policy`).
+that holds the original class; crocotel holds it back (see :mod:`crocotel.instrumentation_policy`).
 
 Like aiogram, ``aiohttp.web`` is never imported by us: importing it fills the
 global ``mimetypes`` table from the system's ``/etc/mime.types``, a side effect

@@ -7,7 +7,7 @@ handler classes are public for applications that wire logging themselves.
 from crocotel.logs.context import current_ids
 from crocotel.logs.formatters import CrocotelFormatter, JsonFormatter, LogfmtFormatter, TextFormatter
 from crocotel.logs.handler import StdoutHandler
-from crocotel.logs.install import install
+from crocotel.logs.install import install, uninstall
 from crocotel.logs.otlp import OtlpHandler
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "TextFormatter",
     "current_ids",
     "install",
+    "uninstall",
 ]

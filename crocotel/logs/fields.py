@@ -9,12 +9,24 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import islice
 from types import TracebackType
 from typing import Any
 
-from crocotel.logs.scrub import safe_str
+from crocotel.logs.plain import safe_str
+
+__all__ = [
+    "RESERVED",
+    "RESERVED_BUT_IDS",
+    "STANDARD_COUNT",
+    "Clock",
+    "exc_info",
+    "exception_message",
+    "exception_type",
+    "extras_of",
+    "stacktrace",
+]
 
 # Attributes every LogRecord has, plus what formatters and known record factories add to it;
 # anything else on a record came from ``extra=`` (or a filter) and is written as a field.
@@ -24,7 +36,8 @@ RESERVED = frozenset(_SAMPLE.__dict__) | {
     "message",
     "asctime",
     "taskName",  # Python 3.12+
-    "trace_id",  # ours, see crocotel.logs.context
+    "_crocotel",  # crocotel.logs.records.STATE
+    "trace_id",  # stamped by crocotel.logs.records (unless the application's extra has them)
     "span_id",
     "otelTraceID",  # opentelemetry-instrumentation-logging's record factory
     "otelSpanID",
@@ -32,20 +45,23 @@ RESERVED = frozenset(_SAMPLE.__dict__) | {
     "otelServiceName",
 }
 del _SAMPLE
+# The same, for records whose ``trace_id``/``span_id`` came from the application's ``extra``.
+RESERVED_BUT_IDS = RESERVED - {"trace_id", "span_id"}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
-def extras(record: logging.LogRecord) -> Iterator[tuple[str, Any]]:
-    """The record's ``extra`` fields in the order they were given.
+def extras_of(fields: dict[str, Any], app_ids: bool = False) -> Iterator[tuple[str, Any]]:
+    """The ``extra`` fields of a record's ``__dict__`` in the order they were given.
 
     ``Logger.makeRecord`` adds extras after the standard attributes, so the scan starts past
-    them; the reserved check still drops anything a formatter or factory added later.
+    them; the reserved check drops what formatters and factories add. ``app_ids``: the
+    application's own ``trace_id``/``span_id`` are extras too.
     """
-    fields = record.__dict__
     if len(fields) <= STANDARD_COUNT:
         return iter(())
-    return ((k, v) for k, v in islice(fields.items(), STANDARD_COUNT, None) if k not in RESERVED)
+    reserved = RESERVED_BUT_IDS if app_ids else RESERVED
+    return ((k, v) for k, v in islice(fields.items(), STANDARD_COUNT, None) if k not in reserved)
 
 
 def exc_info(record: logging.LogRecord) -> ExcInfo | None:
@@ -68,16 +84,12 @@ def exception_message(exc: BaseException) -> str:
     return safe_str(exc)
 
 
-def stacktrace(record: logging.LogRecord, info: ExcInfo) -> str:
-    """The formatted traceback, cached on the record as ``exc_text`` like ``logging.Formatter`` does."""
-    text = record.exc_text
-    if not text:
-        try:
-            text = "".join(traceback.format_exception(*info)).rstrip("\n")
-        except Exception:
-            text = f"{exception_type(info[1])}: {exception_message(info[1])}"
-        record.exc_text = text
-    return text
+def stacktrace(info: ExcInfo) -> str:
+    """The formatted traceback, as ``logging.Formatter.formatException`` writes it."""
+    try:
+        return "".join(traceback.format_exception(*info)).rstrip("\n")
+    except Exception:
+        return f"{exception_type(info[1])}: {exception_message(info[1])}"
 
 
 # ".000Z" to ".999Z": a table lookup is cheaper than formatting the milliseconds every time.
@@ -104,15 +116,3 @@ class Clock:
             cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._cache = cache
         return cache[1] + _MILLIS[int((created - second) * 1000)]
-
-
-def exception_fields(record: logging.LogRecord, text: Callable[[str], str]) -> tuple[str, str, str] | None:
-    """``(type, message, stacktrace)`` of the record's exception passed through ``text``, or None.
-
-    Every output (JSON, logfmt, OTLP) writes these three, so they are made in one place.
-    """
-    info = exc_info(record)
-    if info is None:
-        return None
-    exc = info[1]
-    return text(exception_type(exc)), text(exception_message(exc)), text(stacktrace(record, info))

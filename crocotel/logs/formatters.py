@@ -1,9 +1,11 @@
 """The three line formats crocotel writes to stdout: JSON (default), text and logfmt.
 
 All share one shape: a timestamp, level, logger, message, the trace and span ids when the
-record was made inside a span, the ``extra`` fields and the exception; all of it redacted.
-A formatter never raises: on an internal error it writes a minimal line with an ``error``
-field instead, because a logging call must never break the bot it is logging for.
+record was made inside a span, the ``extra`` fields and the exception. Records arrive
+redacted (:mod:`crocotel.logs.records` prepares each one before any handler; a record that
+reaches a formatter some other way is prepared here first). A formatter never raises: on an
+internal error it writes a minimal line with an ``error`` field instead, because a logging
+call must never break the bot it is logging for.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ import re
 from collections.abc import Callable
 from itertools import islice
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any
 
-from crocotel.logs.context import record_ids
-from crocotel.logs.fields import (
-    RESERVED,
-    STANDARD_COUNT,
-    Clock,
-    exc_info,
-    exception_fields,
-    extras,
-    stacktrace,
-)
-from crocotel.logs.scrub import Scrubber, safe_str
+from crocotel.logs.fields import RESERVED, RESERVED_BUT_IDS, STANDARD_COUNT, Clock, extras_of
+from crocotel.logs.plain import plain, safe_str
+from crocotel.logs.records import RecordState, state_of
+
+__all__ = [
+    "CORE_FIELDS",
+    "CrocotelFormatter",
+    "JsonFormatter",
+    "LogfmtFormatter",
+    "TextFormatter",
+    "logfmt_key",
+    "logfmt_value",
+    "one_line",
+]
 
 # Field names of our own; an ``extra`` field with one of these names is written as ``extra.<name>``.
 CORE_FIELDS = frozenset(
@@ -47,31 +51,38 @@ def _extra_key(key: str) -> str:
 
 
 class CrocotelFormatter(logging.Formatter):
-    """Shared part of the crocotel formatters: redaction, the clock, and the never-raise guard."""
+    """Shared part of the crocotel formatters: the clock, the head cache and the never-raise guard."""
 
-    def __init__(
-        self,
-        *,
-        service_name: str = "",
-        redact: Callable[[str], str] | None = None,
-        is_secret_key: Callable[[str], bool] | None = None,
-        keyed: Callable[[object, str], object | None] | None = None,
-    ) -> None:
+    def __init__(self, *, service_name: str = "") -> None:
         super().__init__()
         self.service_name = service_name
-        self.scrubber = Scrubber(redact, is_secret_key, keyed)
         self.clock = Clock()
+        self._heads: dict[tuple[str, str], str] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line (text: exception lines follow); never raises."""
         try:
-            return self.render(record)
+            return self.render(record, state_of(record))
         except Exception as exc:
             return self.fallback(record, exc)
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """The record in this format; may raise, :meth:`format` guards it."""
         raise NotImplementedError
+
+    def make_head(self, level: str, logger: str) -> str:
+        """The fixed part of a line for one (level, logger) pair; cached by :meth:`head`."""
+        raise NotImplementedError
+
+    def head(self, record: logging.LogRecord) -> str:
+        """:meth:`make_head` for the record's level and logger, from a bounded cache."""
+        key = (record.levelname, record.name)
+        head = self._heads.get(key)
+        if head is None:
+            head = self.make_head(safe_str(key[0]), safe_str(key[1]))
+            if len(self._heads) < _MAX_HEADS:
+                self._heads[key] = head
+        return head
 
     def fallback(self, record: logging.LogRecord, error: BaseException) -> str:
         """The minimal line written when :meth:`render` failed."""
@@ -81,30 +92,19 @@ class CrocotelFormatter(logging.Formatter):
         """``line`` with every non-ASCII character escaped, for streams that cannot encode it."""
         return line.encode("ascii", "backslashreplace").decode("ascii")
 
-    def message(self, record: logging.LogRecord) -> str:
-        """The message with its arguments, redacted."""
-        return self.scrubber.text(record.getMessage())
-
     def fallback_parts(self, record: logging.LogRecord, error: BaseException) -> tuple[str, str, str, str]:
         """(timestamp, level, message, error) for a fallback line, each obtained defensively.
 
-        The message is the raw template (formatting it may be what failed), redacted; if even
-        redaction fails the message is left out rather than written unredacted.
+        The message is the raw template (formatting it may be what failed), redacted by
+        :func:`crocotel.logs.records.prepare` like everything else on the record.
         """
         try:
             timestamp = self.clock.timestamp(record)
         except Exception:
             timestamp = ""
         level = safe_str(getattr(record, "levelname", ""))
-        try:
-            message = self.scrubber.text(safe_str(getattr(record, "msg", "")))
-        except Exception:
-            message = "<message withheld: redaction failed>"
-        try:
-            detail = self.scrubber.text(safe_str(error))
-        except Exception:
-            detail = ""
-        return timestamp, level, message, f"crocotel formatter failed: {type(error).__name__}: {detail}"
+        message = safe_str(getattr(record, "msg", ""))
+        return timestamp, level, message, f"crocotel formatter failed: {type(error).__name__}"
 
 
 class JsonFormatter(CrocotelFormatter):
@@ -115,98 +115,69 @@ class JsonFormatter(CrocotelFormatter):
     ``ensure_ascii`` escapes non-ASCII characters, for streams that are not UTF-8.
     """
 
-    def __init__(
-        self,
-        *,
-        service_name: str = "",
-        redact: Callable[[str], str] | None = None,
-        is_secret_key: Callable[[str], bool] | None = None,
-        keyed: Callable[[object, str], object | None] | None = None,
-        ensure_ascii: bool = False,
-    ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
+    def __init__(self, *, service_name: str = "", ensure_ascii: bool = False) -> None:
+        super().__init__(service_name=service_name)
         self._quote: Callable[[str], str] = encode_basestring_ascii if ensure_ascii else encode_basestring
         self._dumps = json.JSONEncoder(
             ensure_ascii=ensure_ascii, separators=(",", ":"), check_circular=False
         ).encode
         self._service = f',"service.name":{self._quote(service_name)}'
-        self._heads: dict[tuple[str, str], str] = {}
-        self._keys: dict[str, tuple[str, bool]] = {}
+        self._keys: dict[str, str] = {}
 
-    def _head(self, record: logging.LogRecord) -> str:
-        key = (record.levelname, record.name)
-        head = self._heads.get(key)
-        if head is None:
-            quote = self._quote
-            head = f'","level":{quote(safe_str(key[0]))},"logger":{quote(safe_str(key[1]))},"message":'
-            if len(self._heads) < _MAX_HEADS:
-                self._heads[key] = head
-        return head
-
-    def _key(self, key: str) -> tuple[str, bool]:
-        """(``,"key":``, whether the key is secret) for an extra field; cached per key."""
-        entry = self._keys.get(key)
-        if entry is None:
-            entry = (f",{self._quote(_extra_key(key))}:", self.scrubber.secret(key))
-            if len(self._keys) < _MAX_HEADS:
-                self._keys[key] = entry
-        return entry
-
-    def render(self, record: logging.LogRecord) -> str:
-        """See :class:`JsonFormatter`. This is the hot path: calls and copies are kept out of it,"""
+    def make_head(self, level: str, logger: str) -> str:
+        """``","level":…,"logger":…,"message":`` (the timestamp comes before it)."""
         quote = self._quote
-        scrubber = self.scrubber
-        text = scrubber.text
-        clean = scrubber.clean
+        return f'","level":{quote(level)},"logger":{quote(logger)},"message":'
+
+    def _key(self, key: str) -> str:
+        """``,"key":`` for an extra field; cached per key."""
+        fragment = self._keys.get(key)
+        if fragment is None:
+            fragment = f",{self._quote(_extra_key(key))}:"
+            if len(self._keys) < _MAX_HEADS:
+                self._keys[key] = fragment
+        return fragment
+
+    def render(self, record: logging.LogRecord, state: RecordState) -> str:
+        """See :class:`JsonFormatter`. This is the hot path: calls and copies are kept out of it."""
+        quote = self._quote
         fields = record.__dict__
-        head = self._heads.get((record.levelname, record.name)) or self._head(record)
-        message = record.getMessage()
-        if scrubber.redact is not None:
-            message = text(message)
-        line = f'{{"timestamp":"{self.clock.timestamp(record)}{head}{quote(message)}'
-        trace_id: Any = fields.get("trace_id")  # normally the factory's strings, see record_ids
-        span_id: Any = fields.get("span_id")
-        if trace_id.__class__ is not str or span_id.__class__ is not str:
-            trace_id, span_id = record_ids(record)
+        head = self._heads.get((record.levelname, record.name)) or self.head(record)
+        line = f'{{"timestamp":"{self.clock.timestamp(record)}{head}{quote(state.message(record))}'
+        trace_id = state.trace_id
         if trace_id:
-            if trace_id.isalnum() and span_id.isalnum():  # always so for the factory's hex ids
-                line += f',"trace_id":"{trace_id}","span_id":"{span_id}"'
-            else:
-                line += f',"trace_id":{quote(trace_id)},"span_id":{quote(span_id)}'
+            line += f',"trace_id":"{trace_id}","span_id":"{state.span_id}"'  # hex: nothing to escape
         line += self._service
         if len(fields) > STANDARD_COUNT:
             keys = self._keys
+            reserved = RESERVED_BUT_IDS if state.app_ids else RESERVED
             for key, value in islice(fields.items(), STANDARD_COUNT, None):
-                if key in RESERVED:
+                if key in reserved:
                     continue
-                fragment, secret = keys.get(key) or self._key(key)
-                if secret:
-                    line += fragment + self._dumps(scrubber.field(key, value))
-                elif value.__class__ is str:
-                    line += fragment + quote(value if value in clean else text(value))
+                fragment = keys.get(key) or self._key(key)
+                if value.__class__ is str:
+                    line += fragment + quote(value)
                 else:
-                    line += fragment + self._dumps(scrubber.field(key, value))
-        if record.exc_info or record.stack_info:
-            line += self._trouble(record)
+                    line += fragment + self._dumps(plain(value))
+        if state.exception is not None or record.stack_info:
+            line += self._trouble(record, state)
         line += "}"
         if not line.isascii() and _UNICODE_BREAKS.search(line):
             line = _UNICODE_BREAKS.sub(_json_escape, line)
         return line
 
-    def _trouble(self, record: logging.LogRecord) -> str:
+    def _trouble(self, record: logging.LogRecord, state: RecordState) -> str:
         """The ``exception`` object and ``stack_info`` members, when the record has them."""
         quote = self._quote
-        text = self.scrubber.text
         out = ""
-        parts = exception_fields(record, text)
-        if parts is not None:
-            kind, message, trace = parts
+        if state.exception is not None:
+            kind, message, trace = state.exception
             out += (
                 f',"exception":{{"type":{quote(kind)},"message":{quote(message)},'
                 f'"stacktrace":{quote(trace)}}}'
             )
         if record.stack_info:
-            out += f',"stack_info":{quote(text(record.stack_info))}'
+            out += f',"stack_info":{quote(record.stack_info)}'
         return out
 
     def fallback(self, record: logging.LogRecord, error: BaseException) -> str:
@@ -273,27 +244,20 @@ def logfmt_key(key: str) -> str:
 class _PlainFormatter(CrocotelFormatter):
     """Shared by text and logfmt: how one extra value is written as a bare or quoted word."""
 
-    def __init__(
-        self,
-        *,
-        service_name: str = "",
-        redact: Callable[[str], str] | None = None,
-        is_secret_key: Callable[[str], bool] | None = None,
-        keyed: Callable[[object, str], object | None] | None = None,
-    ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
+    def __init__(self, *, service_name: str = "") -> None:
+        super().__init__(service_name=service_name)
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-        self._heads: dict[tuple[str, str], str] = {}
 
-    def _word(self, key: str, value: object) -> str:
-        safe = self.scrubber.field(key, value)
+    def _word(self, value: object) -> str:
+        safe = plain(value)
         if type(safe) is str:
             return logfmt_value(safe)
         return logfmt_value(self._dumps(safe))
 
-    def _extras(self, record: logging.LogRecord) -> str:
+    def _extras(self, record: logging.LogRecord, state: RecordState) -> str:
         return "".join(
-            f" {logfmt_key(_extra_key(key))}={self._word(key, value)}" for key, value in extras(record)
+            f" {logfmt_key(_extra_key(key))}={self._word(value)}"
+            for key, value in extras_of(record.__dict__, state.app_ids)
         )
 
 
@@ -304,27 +268,20 @@ class TextFormatter(_PlainFormatter):
     forge log lines); the traceback, if any, follows on the next lines as Python prints it.
     """
 
-    def _head(self, record: logging.LogRecord) -> str:
-        key = (record.levelname, record.name)
-        head = self._heads.get(key)
-        if head is None:
-            head = f" {one_line(safe_str(key[0])):<5} {one_line(safe_str(key[1]))}: "
-            if len(self._heads) < _MAX_HEADS:
-                self._heads[key] = head
-        return head
+    def make_head(self, level: str, logger: str) -> str:
+        """`` LEVEL logger: ``."""
+        return f" {one_line(level):<5} {one_line(logger)}: "
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """See :class:`TextFormatter`."""
-        line = f"{self.clock.timestamp(record)}{self._head(record)}{one_line(self.message(record))}"
-        trace_id, span_id = record_ids(record)
-        if trace_id:
-            line += f" [trace_id={one_line(trace_id)} span_id={one_line(span_id)}]"
-        line += self._extras(record)
-        info = exc_info(record)
-        if info is not None:
-            line += "\n" + self.scrubber.text(stacktrace(record, info))
+        line = f"{self.clock.timestamp(record)}{self.head(record)}{one_line(state.message(record))}"
+        if state.trace_id:
+            line += f" [trace_id={state.trace_id} span_id={state.span_id}]"
+        line += self._extras(record, state)
+        if state.exception is not None:
+            line += "\n" + state.exception[2]
         if record.stack_info:
-            line += "\n" + self.scrubber.text(record.stack_info)
+            line += "\n" + record.stack_info
         return line
 
     def fallback(self, record: logging.LogRecord, error: BaseException) -> str:
@@ -342,43 +299,29 @@ class LogfmtFormatter(_PlainFormatter):
     The exception is flattened to ``exception.type``, ``exception.message``, ``exception.stacktrace``.
     """
 
-    def __init__(
-        self,
-        *,
-        service_name: str = "",
-        redact: Callable[[str], str] | None = None,
-        is_secret_key: Callable[[str], bool] | None = None,
-        keyed: Callable[[object, str], object | None] | None = None,
-    ) -> None:
-        super().__init__(service_name=service_name, redact=redact, is_secret_key=is_secret_key, keyed=keyed)
+    def __init__(self, *, service_name: str = "") -> None:
+        super().__init__(service_name=service_name)
         self._service = f" service.name={logfmt_value(service_name)}"
 
-    def _head(self, record: logging.LogRecord) -> str:
-        key = (record.levelname, record.name)
-        head = self._heads.get(key)
-        if head is None:
-            head = f" level={logfmt_value(safe_str(key[0]))} logger={logfmt_value(safe_str(key[1]))} message="
-            if len(self._heads) < _MAX_HEADS:
-                self._heads[key] = head
-        return head
+    def make_head(self, level: str, logger: str) -> str:
+        """`` level=… logger=… message=``."""
+        return f" level={logfmt_value(level)} logger={logfmt_value(logger)} message="
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, state: RecordState) -> str:
         """See :class:`LogfmtFormatter`."""
-        message = logfmt_value(self.message(record))
-        line = f"timestamp={self.clock.timestamp(record)}{self._head(record)}{message}"
-        trace_id, span_id = record_ids(record)
-        if trace_id:
-            line += f" trace_id={logfmt_value(trace_id)} span_id={logfmt_value(span_id)}"
-        line += self._service + self._extras(record)
-        parts = exception_fields(record, self.scrubber.text)
-        if parts is not None:
-            kind, message, trace = parts
+        message = logfmt_value(state.message(record))
+        line = f"timestamp={self.clock.timestamp(record)}{self.head(record)}{message}"
+        if state.trace_id:
+            line += f" trace_id={state.trace_id} span_id={state.span_id}"
+        line += self._service + self._extras(record, state)
+        if state.exception is not None:
+            kind, message, trace = state.exception
             line += (
                 f" exception.type={logfmt_value(kind)} exception.message={logfmt_value(message)}"
                 f" exception.stacktrace={logfmt_value(trace)}"
             )
         if record.stack_info:
-            line += f" stack_info={logfmt_value(self.scrubber.text(record.stack_info))}"
+            line += f" stack_info={logfmt_value(record.stack_info)}"
         return line
 
     def fallback(self, record: logging.LogRecord, error: BaseException) -> str:

@@ -15,6 +15,8 @@ from opentelemetry.sdk._logs import LoggingHandler
 
 from crocotel.logs.formatters import CrocotelFormatter
 
+__all__ = ["ROLE", "StdoutHandler", "app_handles", "is_crocotel"]
+
 # The attribute that marks crocotel's handlers, so they can be found, skipped and removed.
 ROLE = "crocotel_role"
 
@@ -27,11 +29,15 @@ def is_crocotel(handler: logging.Handler) -> bool:
 def _passive(handler: logging.Handler, on_root: bool) -> bool:
     """Handlers that do not show records to anyone, so they do not count as the app's output.
 
-    Ours, the SDK's OTLP ``LoggingHandler``, and the ``NullHandler`` that libraries put on their
-    own loggers by convention. A ``NullHandler`` on the root logger is an application's explicit
-    "no output" and does count.
+    Ours, OpenTelemetry's OTLP ``LoggingHandler`` (the SDK's, or the one
+    opentelemetry-instrumentation-logging adds), and the ``NullHandler`` that libraries put on
+    their own loggers by convention. A ``NullHandler`` on the root logger is an application's
+    explicit "no output" and does count.
     """
     if getattr(handler, ROLE, None) is not None or isinstance(handler, LoggingHandler):
+        return True
+    kind = type(handler)
+    if kind.__name__ == "LoggingHandler" and kind.__module__.startswith("opentelemetry."):
         return True
     return type(handler) is logging.NullHandler and not on_root
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from crocotel.logs.handler import StdoutHandler, is_crocotel
 
+__all__ = ["PRESENTATION", "ConfigHooks"]
+
 # basicConfig arguments that mean "the application chooses how its lines look or where they go".
 PRESENTATION = frozenset({"format", "datefmt", "style", "handlers", "filename", "filemode"})
 

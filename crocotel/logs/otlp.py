@@ -3,6 +3,8 @@
 Trace context travels in the record's own fields (taken from the current context), so the
 record carries no ``otelTraceID``/``trace_id`` attributes that would only repeat it. Records
 from ``opentelemetry.*`` and ``crocotel.*`` loggers, and records made while instrumentation is
+
+__all__ = ["IGNORED_PREFIXES", "OtlpHandler", "ignored", "severity"]
 suppressed (the SDK's export threads do that), are never exported: exporting the exporter's
 own diagnostics would feed the pipeline back into itself.
 """
@@ -10,16 +12,17 @@ own diagnostics would feed the pipeline back into itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from opentelemetry._logs import Logger as OtelLogger
 from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.util.types import AnyValue
 
-from crocotel.logs.fields import exception_fields, extras
+from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
-from crocotel.logs.scrub import Scrubber
+from crocotel.logs.plain import plain
+from crocotel.logs.records import state_of
+from crocotel.redaction.logs import mark_redacted
 
 # Loggers whose records stay out of the pipeline (the logger itself and its children).
 IGNORED_PREFIXES = ("opentelemetry", "crocotel")
@@ -59,8 +62,12 @@ def ignored(name: str) -> bool:
 
 
 class OtlpHandler(logging.Handler):
-    """Emits records on a ``LoggerProvider``: body = the redacted message, attributes = the extra
-    fields plus ``code.*`` and ``exception.*``, severity mapped, trace context native.
+    """Emits records on a ``LoggerProvider``: body = the message, attributes = the extra fields
+    plus ``code.*`` and ``exception.*``, severity mapped, trace context native.
+
+    Records arrive redacted (:mod:`crocotel.logs.records`), and the log records made from them
+    are marked so (:func:`crocotel.redaction.logs.mark_redacted`): the export wrapper then only
+    checks their resource.
 
     The per-logger work (the ignore decision, the OpenTelemetry logger) is cached by logger name,
     and no handler lock is taken: the SDK logger is thread-safe and the lock would only make
@@ -71,15 +78,11 @@ class OtlpHandler(logging.Handler):
         self,
         logger_provider: LoggerProvider,
         *,
-        redact: Callable[[str], str] | None = None,
-        is_secret_key: Callable[[str], bool] | None = None,
-        keyed: Callable[[object, str], object | None] | None = None,
         level: int = logging.NOTSET,
     ) -> None:
         super().__init__(level)
         setattr(self, ROLE, "otlp")
         self.logger_provider = logger_provider
-        self.scrubber = Scrubber(redact, is_secret_key, keyed)
         self._loggers: dict[str, OtelLogger | None] = {}
         self._severities: dict[int, SeverityNumber] = {}
         self._failed = False
@@ -111,17 +114,16 @@ class OtlpHandler(logging.Handler):
 
     def translate(self, record: logging.LogRecord) -> LogRecord:
         """The OpenTelemetry log record for ``record`` (trace context from the current context)."""
-        scrub = self.scrubber
+        state = state_of(record)
         attributes: dict[str, AnyValue] = {}
-        for key, value in extras(record):
+        for key, value in extras_of(record.__dict__, state.app_ids):
             if key and value is not None:
-                attributes[key] = scrub.field(key, value)
+                attributes[key] = plain(value)
         attributes["code.file.path"] = record.pathname
         attributes["code.function.name"] = record.funcName
         attributes["code.line.number"] = record.lineno
-        parts = exception_fields(record, scrub.text)
-        if parts is not None:
-            kind, message, trace = parts
+        if state.exception is not None:
+            kind, message, trace = state.exception
             attributes["exception.type"] = kind
             attributes["exception.message"] = message
             attributes["exception.stacktrace"] = trace
@@ -133,11 +135,10 @@ class OtlpHandler(logging.Handler):
             timestamp=int(record.created * 1e9),
             severity_number=number,
             severity_text=_SEVERITY_TEXT.get(record.levelname, record.levelname),
-            body=scrub.text(record.getMessage()),
+            body=state.message(record),
             attributes=attributes,
         )
-        if scrub.redact is not None:
-            translated._crocotel_scrubbed = True  # type: ignore[attr-defined]  # see RedactingLogExporter
+        mark_redacted(translated)
         return translated
 
     def _report_failure(self) -> None:

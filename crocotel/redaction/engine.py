@@ -12,14 +12,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 import re2
 
-from crocotel.redaction.rules import PHONE_KEY_PATTERN, PRECHECK_MARKERS, RULES, SECRET_KEY_PATTERN, Rule
+from crocotel.redaction.rules import (
+    DIGIT_ZEROS,
+    PHONE_KEY_PATTERN,
+    PRECHECK_MARKERS,
+    RULES,
+    SECRET_KEY_PATTERN,
+    Rule,
+)
 
-__all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "Redactor"]
+__all__ = ["ERROR", "LIMIT", "MAX_KNOWN_PHONES", "SECRET", "NullRedactor", "Redactor"]
 
 ERROR = "[REDACTED:error]"
 SECRET = "[REDACTED:secret]"
@@ -73,6 +81,9 @@ class _Compiled:
         # memory on the short inputs it is given (it would then report no match).
         self.markers = re2.Set.SearchSet(markers)
         self.markers.Add("|".join(re2.escape(m) for m in PRECHECK_MARKERS))
+        # Index 1: a digit of another script (the rules match those too). In the same set, so
+        # that one pass over the bytes answers both; ASCII text never enters its states.
+        self.markers.Add("[" + "".join(f"\\x{{{z:04X}}}-\\x{{{z + 9:04X}}}" for z in DIGIT_ZEROS[1:]) + "]")
         self.markers.Compile()
         self.secret_key = re2.compile(SECRET_KEY_PATTERN, _options())
         self.phone_key = re2.compile(PHONE_KEY_PATTERN, _options())
@@ -84,6 +95,8 @@ _MARKERS = _COMPILED.markers.Match
 
 class Redactor:
     """Redacts bot tokens, phone numbers and secrets; counts what it redacted."""
+
+    enabled = True
 
     def __init__(self, *, hash_key: bytes | None = None) -> None:
         self._hash_key = bytes(hash_key) if hash_key else None
@@ -125,7 +138,12 @@ class Redactor:
                 if size < _MIN_LENGTH:
                     return value
                 digits = size - len(data.translate(None, _DIGITS)) >= _MIN_DIGITS
-                markers = _MARKERS(data) is not None
+                hits = _MARKERS(data)
+                if hits is None:
+                    markers = False
+                else:
+                    markers = 0 in hits
+                    digits = digits or 1 in hits
                 if not (digits or markers):
                     if size <= _CLEAN_MAX_LENGTH and value.__class__ is str:
                         self._remember_clean(value, False, generation)
@@ -137,7 +155,7 @@ class Redactor:
                 self._remember_clean(value, digits, generation)
             return value
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return ERROR
 
     def _remember_clean(self, value: str, digits: bool, generation: int) -> None:
@@ -207,7 +225,9 @@ class Redactor:
     def _apply(self, rule: _CompiledRule, data: bytes, signal: str) -> bytes:
         pieces: list[bytes] | None = None
         last = 0
-        for match in rule.regex.finditer(data):
+        search = rule.regex.search
+        match = search(data)
+        while match is not None:
             start, end = match.span()
             for group in rule.pre:
                 group_start, group_end = match.span(group)
@@ -220,14 +240,16 @@ class Redactor:
                     end = group_start
                     break
             found = data[start:end]
-            if not found or found.startswith(_MARK):
-                continue  # already redacted (idempotent, also across the Collector)
-            if pieces is None:
-                pieces = []
-            pieces.append(data[last:start])
-            pieces.append(self._marker(rule.kind, found))
-            last = end
-            self._count(rule.kind, signal)
+            if found and not found.startswith(_MARK):  # else already redacted (idempotent)
+                if pieces is None:
+                    pieces = []
+                pieces.append(data[last:start])
+                pieces.append(self._marker(rule.kind, found))
+                last = end
+                self.count(rule.kind, signal)
+            # The next search starts where the kept context after this match begins, so that
+            # context can be the context before the next number ("+7 916 ... +44 20 ...").
+            match = search(data, max(end, match.start() + 1))
         if pieces is None:
             return data
         pieces.append(data[last:])
@@ -235,7 +257,7 @@ class Redactor:
 
     def _marker(self, kind: str, found: bytes) -> bytes:
         if kind == "phone" and self._hash_key is not None:
-            return b"[REDACTED:phone:" + self._digest(found.translate(None, _NOT_DIGITS)) + b"]"
+            return b"[REDACTED:phone:" + self._digest(_ascii_digits(found)) + b"]"
         return b"[REDACTED:" + kind.encode() + b"]"
 
     def _digest(self, digits: bytes) -> bytes:
@@ -254,7 +276,7 @@ class Redactor:
                     return keyed
             return self._walk(value, signal, 0, [MAX_NODES], set())
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return ERROR
 
     def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
@@ -271,7 +293,7 @@ class Redactor:
                     out[key] = new
             return attrs if out is None else out
         except Exception:
-            self._count("error", signal)
+            self.count("error", signal)
             return {}
 
     def keyed(self, value: object, key: object, signal: str) -> object | None:
@@ -279,13 +301,12 @@ class Redactor:
         if not isinstance(key, str) or value is None or (isinstance(value, str) and not value):
             return None
         if self.is_secret_key(key):
-            self._count("secret", signal)
+            self.count("secret", signal)
             return SECRET
         if isinstance(value, (str, int)) and not isinstance(value, bool) and self._is_phone_key(key):
-            data = str(value).encode("utf-8", "replace")
-            digits = data.translate(None, _NOT_DIGITS)
+            digits = _ascii_digits(str(value).encode("utf-8", "replace"))
             if len(digits) >= _MIN_DIGITS:
-                self._count("phone", signal)
+                self.count("phone", signal)
                 return self._marker("phone", digits).decode()
         return None
 
@@ -300,12 +321,12 @@ class Redactor:
             try:
                 text = str(value)
             except Exception:  # drop this one value, keep its siblings
-                self._count("error", signal)
+                self.count("error", signal)
                 return ERROR
             return self.text(text, signal)
         budget[0] -= 1
         if depth >= MAX_DEPTH or budget[0] < 0 or id(value) in active:
-            self._count("limit", signal)
+            self.count("limit", signal)
             return LIMIT
         active.add(id(value))
         try:
@@ -374,7 +395,8 @@ class Redactor:
         cache[key] = result
         return result
 
-    def _count(self, kind: str, signal: str) -> None:
+    def count(self, kind: str, signal: str) -> None:
+        """Count one redaction of ``kind`` in ``signal`` (adapters count the values they drop)."""
         counts = self._counts
         counts[(kind, signal)] = counts.get((kind, signal), 0) + 1
 
@@ -387,8 +409,48 @@ class Redactor:
         return [(rule.kind, rule.pattern, rule.replacement) for rule in RULES]
 
 
+class NullRedactor(Redactor):
+    """The engine when ``CROCOTEL_REDACT=off``: every value passes through unchanged.
+
+    Callers hold one engine object either way, so no call site asks whether redaction is on.
+    """
+
+    enabled = False
+
+    def text(self, value: str, signal: str = "api") -> str:
+        """``value`` itself."""
+        return value
+
+    def value(self, value: object, signal: str = "api", key: str | None = None) -> object:
+        """``value`` itself."""
+        return value
+
+    def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
+        """``attrs`` itself."""
+        return attrs
+
+    def keyed(self, value: object, key: object, signal: str) -> object | None:
+        """Never a replacement."""
+        return None
+
+    def is_sensitive_key(self, key: str) -> bool:
+        """No key is treated specially."""
+        return False
+
+    def learn_phone(self, value: str) -> None:
+        """Nothing to learn."""
+
+
 def _to_str(value: object) -> str:
     """str() of anything; bytes are decoded as UTF-8 with replacement."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
+
+
+def _ascii_digits(data: bytes) -> bytes:
+    """The decimal digits of UTF-8 ``data``, in any script, as ASCII digits ("۰۹۱" -> b"091")."""
+    if data.isascii():
+        return data.translate(None, _NOT_DIGITS)
+    text = data.decode("utf-8", "replace")
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal()).encode()

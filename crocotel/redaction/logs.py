@@ -20,10 +20,21 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from crocotel.redaction._common import ResourceCache, bounded, safe_text
 from crocotel.redaction.engine import Redactor
 
-__all__ = ["RedactingLogExporter"]
+__all__ = ["RedactingLogExporter", "mark_redacted"]
 
 _log = logging.getLogger(__name__)
 _SIGNAL = "logs"
+_MARK = "_crocotel_redacted"
+
+
+def mark_redacted(record: LogRecord) -> None:
+    """Mark an OpenTelemetry log record as made from an already redacted ``logging`` record.
+
+    crocotel's OTLP bridge makes its records from stdlib records that were redacted once, as
+    they were logged (:mod:`crocotel.logs.records`); :class:`RedactingLogExporter` then checks
+    only their resource. Records from anywhere else are redacted whole at export.
+    """
+    setattr(record, _MARK, True)
 
 
 class RedactingLogExporter(LogRecordExporter):
@@ -41,18 +52,18 @@ class RedactingLogExporter(LogRecordExporter):
             try:
                 redacted.append(self.redact(record))
             except Exception:
-                self._redactor._count("error", _SIGNAL)
+                self._redactor.count("error", _SIGNAL)
                 _log.debug("dropped a log record that could not be redacted", exc_info=True)
         return self._inner.export(redacted)
 
     def redact(self, readable: ReadableLogRecord) -> ReadableLogRecord:
         """The redacted copy of one record (``readable`` itself when clean).
 
-        Records from crocotel's logging bridge were scrubbed field by field as they were
-        made (marked ``_crocotel_scrubbed``); only their resource is checked here.
+        Records from crocotel's logging bridge were redacted as they were logged (see
+        :func:`mark_redacted`); only their resource is checked here.
         """
         record = readable.log_record
-        if getattr(record, "_crocotel_scrubbed", False):
+        if getattr(record, _MARK, False):
             resource = self._resources.get(readable.resource)
             if resource is readable.resource:
                 return readable

@@ -80,7 +80,7 @@ class RedactingMetricExporter(MetricExporter):
             data: Any = metric.data
             return dataclasses.replace(metric, data=dataclasses.replace(data, data_points=points))
         except Exception:
-            self._redactor._count("error", _SIGNAL)
+            self._redactor.count("error", _SIGNAL)
             _log.debug("dropped a metric that could not be redacted", exc_info=True)
             return None
 
@@ -127,7 +127,7 @@ def redact_families(families: Iterable[Metric], redactor: Redactor) -> Iterator[
         try:
             yield _family(family, redactor)
         except Exception:
-            redactor._count("error", _SIGNAL)
+            redactor.count("error", _SIGNAL)
             _log.debug("dropped a metric family that could not be redacted", exc_info=True)
 
 

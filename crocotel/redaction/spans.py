@@ -60,7 +60,7 @@ class RedactingSpanExporter(SpanExporter):
             try:
                 redacted.append(self.redact(span))
             except Exception:
-                self._redactor._count("error", _SIGNAL)
+                self._redactor.count("error", _SIGNAL)
                 _log.debug("dropped a span that could not be redacted", exc_info=True)
         return self._inner.export(redacted)
 

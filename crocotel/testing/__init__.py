@@ -1,7 +1,8 @@
-"""Test doubles shipped with crocotel: a Telegram Bot API stand-in and an OTLP receiver.
+"""crocotel's test kit: a Telegram Bot API stand-in, an OTLP receiver and a leak check.
 
-They are used by crocotel's own tests, the demo and the benchmarks, and by users
-who want to test their instrumented bot without Telegram or a Collector.
+For bot authors testing their bot's telemetry without Telegram or a Collector (see
+docs/testing.md; ``pip install crocotel[testing]`` adds the pytest fixtures ``bot_api``
+and ``otlp_receiver``), and for crocotel's own tests, demo and benchmarks.
 Imports are lazy so that, say, the OTLP receiver does not pull in aiohttp, and
 ``python -m crocotel.testing.botapi`` does not import itself twice.
 """
@@ -14,15 +15,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crocotel.testing._loop_thread import LoopThread
     from crocotel.testing.botapi import BotApiStandIn, BotApiThread
+    from crocotel.testing.leaks import assert_no_leaks, find_leaks
     from crocotel.testing.otlp import OtlpReceiver
 
-__all__ = ["BotApiStandIn", "BotApiThread", "LoopThread", "OtlpReceiver"]
+__all__ = [
+    "BotApiStandIn",
+    "BotApiThread",
+    "LoopThread",
+    "OtlpReceiver",
+    "assert_no_leaks",
+    "find_leaks",
+    "reset_telemetry",
+]
 
 _HOMES = {
     "BotApiStandIn": "crocotel.testing.botapi",
     "BotApiThread": "crocotel.testing.botapi",
     "LoopThread": "crocotel.testing._loop_thread",
     "OtlpReceiver": "crocotel.testing.otlp",
+    "assert_no_leaks": "crocotel.testing.leaks",
+    "find_leaks": "crocotel.testing.leaks",
+    "reset_telemetry": "crocotel.bootstrap",
 }
 
 

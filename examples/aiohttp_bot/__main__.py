@@ -136,8 +136,7 @@ async def run(token: str, api_url: str, poll_timeout: int, max_updates: int | No
 
 def main() -> int:
     """Read the settings from the environment and run the bot; returns the exit code."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO)
     token = os.environ.get("BOT_TOKEN")
     if not token:
         log.error("BOT_TOKEN is not set")

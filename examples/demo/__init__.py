@@ -43,12 +43,16 @@ _TRACE_LINES_PER_TICK = 4
 _SHAPES = 10  # trace shapes listed at the end
 _LINE_WIDTH = 220
 _LOOK_AT = (
-    ("telegram_updates_total{outcome,error_type}", "updates by outcome: handled, unhandled, error"),
-    ("telegram_update_duration_seconds", "time per update; telegram_handler_duration_seconds by handler"),
-    ("telegram_api_requests_total{method,error_code}", "Bot API calls; the 429s and 403s show here"),
-    ("telegram_polling_errors_total{error_type}", "failed long polls; conflict = two instances polling"),
+    ("telegram_update_duration_seconds", "updates by outcome and error_type; _count is the update count"),
+    ("telegram_handler_duration_seconds", "time per handler, by telegram_handler and error_type"),
+    ("telegram_api_duration_seconds", "Bot API calls by method and error code: 429, 403, 409 show here"),
 )
-_SUMMARY_METRICS = ("telegram_updates_total", "telegram_api_requests_total", "telegram_polling_errors_total")
+_SUMMARY_METRICS = ("telegram_update_duration_seconds_count", "telegram_api_duration_seconds_count")
+BOTS = {
+    "aiogram": "examples.crocbot",
+    "ptb": "examples.ptb_bot",
+}
+"""The example bot the demo runs for each ``--framework``."""
 
 
 class _Spans:
@@ -198,25 +202,23 @@ def _wait_for_polling(api: BotApiThread, bot: subprocess.Popen[str], timeout: fl
         time.sleep(0.05)
 
 
-def _introduce(console: _Console, api: BotApiThread, metrics_url: str, forwarder: Forwarder | None) -> None:
-    console.say(f"demo: Bot API stand-in at {api.url}; synthetic users chat with crocbot")
+def _introduce(
+    console: _Console, api: BotApiThread, metrics_url: str, forwarder: Forwarder | None, bot: str
+) -> None:
+    console.say(f"demo: Bot API stand-in at {api.url}; synthetic users chat with {bot}")
     console.say(f"demo: the bot's metrics are at {metrics_url} while it runs; look at")
     for name, meaning in _LOOK_AT:
         console.say(f"    {name:<48} {meaning}")
-    console.say(
-        f"demo: user {BLOCKED_USER} has blocked the bot; flood control and one 409 conflict strike"
-    )
+    console.say(f"demo: user {BLOCKED_USER} has blocked the bot; flood control and one 409 conflict strike")
     where = "shown below, one line each"
     if forwarder is not None:
         where += "; everything is also forwarded to " + ", ".join(sorted(set(forwarder.endpoints.values())))
     console.say(f"demo: traces are {where}")
-    console.say(
-        "demo: a sample of the bot's JSON log lines follows ('trace_id' links a line to its trace)"
-    )
+    console.say("demo: a sample of the bot's JSON log lines follows ('trace_id' links a line to its trace)")
 
 
-def run_demo(updates: int = 40, rate: float = _RATE) -> int:
-    """Run the demo end to end; returns the bot's exit status (0 when all went well)."""
+def run_demo(updates: int = 40, rate: float = _RATE, framework: str = "aiogram") -> int:
+    """Run the demo end to end with the example bot of ``framework``; returns the bot's exit status."""
     console = _Console()
     forwarder = _forwarder(console)
     collected = _Spans(forwarder)
@@ -230,9 +232,9 @@ def run_demo(updates: int = 40, rate: float = _RATE) -> int:
         OtlpReceiver(on_export=collected) as receiver,
     ):
         port, metrics_url = _metrics_address()
-        _introduce(console, api, metrics_url, forwarder)
+        _introduce(console, api, metrics_url, forwarder, BOTS[framework])
         bot = subprocess.Popen(
-            [sys.executable, "-m", "examples.crocbot"],
+            [sys.executable, "-m", BOTS[framework]],
             cwd=_REPO,
             env=_bot_env(api, quotes, receiver, port, updates),
             stdout=subprocess.PIPE,
@@ -292,12 +294,8 @@ def _summary(
 ) -> None:
     outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summaries.outcomes.items()))
     console.say()
-    console.say(
-        f"demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot"
-    )
-    console.say(
-        f"demo: {summaries.spans} spans in {summaries.traces} update traces ({outcomes}); by shape:"
-    )
+    console.say(f"demo: {pushed} updates sent by the synthetic users, {replies} replies from the bot")
+    console.say(f"demo: {summaries.spans} spans in {summaries.traces} update traces ({outcomes}); by shape:")
     console.say("  count   median  trace")
     for row in summaries.table(_SHAPES):
         console.say("  " + _short(row))
@@ -306,9 +304,7 @@ def _summary(
     samples = [
         line for line in metrics_text.splitlines() if line.startswith(_SUMMARY_METRICS) and 'le="' not in line
     ]
-    console.say(
-        f"demo: the bot's /metrics, last scraped while it ran ({len(samples)} telegram series):"
-    )
+    console.say(f"demo: the bot's /metrics, last scraped while it ran ({len(samples)} telegram series):")
     for line in samples:
         console.say("    " + _short(_without_scope_labels(line)))
 

@@ -4,8 +4,8 @@ Usage: python scripts/framework_suites/run.py [aiogram] [ptb]   (default: both)
 
 For each framework:
 
-1. download its sdist with pip (the exact version: aiogram's is the one pinned
-   in crocotel's ``dev`` extra) and unpack it;
+1. download its sdist with pip (the exact version pinned in crocotel's ``dev``
+   extra) and unpack it;
 2. make a venv under the build cache (``$CROCOTEL_CACHE_DIR`` or ``.cache``,
    ``framework-suites/<name>-<version>-<key>``; reused while the key, a hash of
    the install recipe, crocotel's pyproject.toml, the checkout's path and the
@@ -102,7 +102,7 @@ def pinned(dist: str) -> str:
     """The exact version of ``dist`` pinned in crocotel's dev extra (``name==X``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for requirement in project["optional-dependencies"]["dev"]:
-        match = re.fullmatch(rf"{re.escape(dist)}==([\w.]+)", requirement.replace(" ", ""))
+        match = re.fullmatch(rf"{re.escape(dist)}(?:\[[^\]]*\])?==([\w.]+)", requirement.replace(" ", ""))
         if match:
             return match.group(1)
     raise SystemExit(
@@ -125,7 +125,7 @@ def frameworks() -> dict[str, Framework]:
         "ptb": Framework(
             key="ptb",
             dist="python-telegram-bot",
-            version=os.environ.get("FRAMEWORK_SUITES_PTB_VERSION", "22.8"),
+            version=pinned("python-telegram-bot"),
             extras=("all", "ext"),
             group="tests",
             # the offline suite (tests marked req talk to Telegram), in 4 processes as PTB's own CI

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import os
 import sys
 
@@ -35,8 +36,37 @@ async def call_api() -> None:
             log.exception("CONTROL_EXCEPTION Bot API call failed")
 
 
+APP_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+def configure_logging(style: str) -> None:
+    """Logging set up the ways bots do it (LOGGING_STYLE)."""
+    if style == "aiogram":  # level only: crocotel keeps formatting
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    elif style == "ptb":  # python-telegram-bot's examples: the app's format, on stderr
+        logging.basicConfig(format=APP_FORMAT, level=logging.INFO)
+    elif style == "dictconfig":
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"app": {"format": "APPFMT %(levelname)s %(name)s: %(message)s"}},
+                "handlers": {
+                    "out": {
+                        "class": "logging.StreamHandler",
+                        "formatter": "app",
+                        "stream": "ext://sys.stdout",
+                    }
+                },
+                "root": {"level": "INFO", "handlers": ["out"]},
+            }
+        )
+    else:
+        raise SystemExit(f"unknown LOGGING_STYLE {style!r}")
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout)  # the aiogram idiom
+    configure_logging(os.environ.get("LOGGING_STYLE", "aiogram"))
     tracer = trace.get_tracer("leak_app")
     with tracer.start_as_current_span(f"CONTROL_SPAN handle {TOKEN}") as span:
         span.set_attribute("control.attr", f"CONTROL_ATTR call {PHONE}")

@@ -3,16 +3,19 @@
 The upstream instrumentation names every request span after its HTTP method
 (``POST``). With the hooks here a request to ``/bot<token>/<method>`` gets the
 method as span name and ``telegram.api.method``, its URL without the token
-(``url_filter``), and counts in the ``telegram.api.*`` metrics.
+(``url_filter``), and counts in ``telegram.api.duration``. The request span
+is the call's one CLIENT span, with the upstream HTTP attributes (stable
+semconv, see the distro).
 
 Long-poll ``getUpdates`` calls are mostly waiting; tracing each one buries
 the spans that matter. Unless ``CROCOTEL_TRACE_GETUPDATES=true``, the tracer
 handed to the instrumentation does not create their spans at all; a call that
 fails still gets its span afterwards, with its real start time, and counts in
-``telegram.polling.errors``.
+its metrics.
 
-Requests made under an aiogram Bot API span (see ``aiogram``) are left as
-plain HTTP spans: the span above already carries the method and the metrics.
+Requests made under a framework's Bot API span (aiogram, python-telegram-bot)
+have their HTTP instrumentation suppressed by that span; these hooks leave
+them alone too, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -29,15 +32,21 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from crocotel.instrumentation._context import IN_API_CALL
-from crocotel.instrumentation.botapi import GET_UPDATES, Capped, method_of_path
-from crocotel.instrumentation.instruments import TelegramInstruments, instruments_for
+from crocotel.instrumentation._context import http_suppressed
+from crocotel.instrumentation._instruments import TelegramInstruments, instruments_for
+from crocotel.instrumentation._vocabulary import (
+    API_ERROR_CODE,
+    API_METHOD,
+    API_OUTCOME,
+    ERROR_TYPE,
+    Capped,
+    error_type,
+    method_of_path,
+)
 
 __all__ = ["BotApiHooks", "client_options"]
 
 _URL_KEYS = ("url.full", "http.url")
-_METHOD = "telegram.api.method"
-_ERROR_CODE = "telegram.api.error_code"
 _REMEMBERED_URLS = 512
 
 
@@ -156,29 +165,29 @@ class BotApiHooks:
     def request_hook(self, span: Span, params: Any) -> None:
         """Name a Bot API request's span after its method; never raises."""
         try:
-            if IN_API_CALL.get() or not span.is_recording():
+            if not span.is_recording():
                 return
             method = self.method(params.url)
             if method is not None:
                 span.update_name(method)
-                span.set_attribute(_METHOD, method)
+                span.set_attribute(API_METHOD, method)
         except Exception:  # telemetry must never break the request
             pass
 
     def response_hook(self, span: Span, params: Any) -> None:
         """Note a failed Bot API call's error code, and give a failed poll its span; never raises."""
         try:
-            if IN_API_CALL.get():
-                return
             response = getattr(params, "response", None)
             status: int | None = response.status if response is not None else None
-            if status == 200:
-                return
             method = self.method(params.url)
             if method is None:
                 return
+            if span.is_recording():
+                span.set_attribute(API_OUTCOME, "ok" if status == 200 else _outcome(status))
+            if status == 200:
+                return
             if status is not None and span.is_recording():
-                span.set_attribute(_ERROR_CODE, status)
+                span.set_attribute(API_ERROR_CODE, status)
             if isinstance(span, _UntracedPoll):
                 _late_poll_span(span, method, status, getattr(params, "exception", None))
         except Exception:  # telemetry must never break the request
@@ -194,28 +203,32 @@ class BotApiHooks:
 
     async def _on_start(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
         try:
-            ctx.crocotel_method = None if IN_API_CALL.get() else self.method(params.url)
+            ctx.crocotel_method = None if http_suppressed() else self.method(params.url)
             ctx.crocotel_started = time.perf_counter()
         except Exception:
             ctx.crocotel_method = None
 
     async def _on_end(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
         status = params.response.status
-        self._count(ctx, None if status == 200 else status, "ok" if status == 200 else "error")
+        if status == 200:
+            self._count(ctx, None, "ok", None)
+        else:  # as HTTP semconv says: the status code is the error type when there is no exception
+            self._count(ctx, status, _outcome(status), str(status))
 
     async def _on_exception(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
-        self._count(ctx, None, "network_error")
+        exc = getattr(params, "exception", None)
+        cancelled = isinstance(exc, BaseException) and not isinstance(exc, Exception)
+        kind = error_type(exc) if isinstance(exc, BaseException) else "network"
+        self._count(ctx, None, "cancelled" if cancelled else "network_error", None if cancelled else kind)
 
-    def _count(self, ctx: SimpleNamespace, error_code: int | None, outcome: str) -> None:
+    def _count(self, ctx: SimpleNamespace, error_code: int | None, outcome: str, kind: str | None) -> None:
         try:
             method = getattr(ctx, "crocotel_method", None)
             if method is None:
                 return
             ctx.crocotel_method = None  # one count per request, even if aiohttp reports twice
             seconds = time.perf_counter() - ctx.crocotel_started
-            self.instruments.api_call(method, seconds, outcome, error_code)
-            if method == GET_UPDATES and outcome != "ok":
-                self.instruments.polling_error(error_code)
+            self.instruments.api_call(method, seconds, outcome, error_code, kind)
         except Exception:  # telemetry must never break the request
             pass
 
@@ -225,17 +238,24 @@ def _late_poll_span(
 ) -> None:
     """Create the span of a getUpdates request that failed, with its real start time."""
     attributes: dict[str, Any] = dict(poll.start_attributes)
-    attributes[_METHOD] = method
+    attributes[API_METHOD] = method
+    attributes[API_OUTCOME] = _outcome(error_code)
     if error_code is not None:
-        attributes[_ERROR_CODE] = error_code
-        attributes["http.status_code"] = error_code
+        attributes[API_ERROR_CODE] = error_code
+        attributes["http.response.status_code"] = error_code
+        attributes[ERROR_TYPE] = str(error_code)
     if exc is not None:
-        attributes["error.type"] = type(exc).__qualname__
+        attributes[ERROR_TYPE] = error_type(exc)
     span = poll.tracer.start_span(
         method, poll.parent, SpanKind.CLIENT, attributes, start_time=poll.started_ns
     )
     span.set_status(Status(StatusCode.ERROR, str(error_code) if error_code is not None else "network error"))
     span.end()
+
+
+def _outcome(status: int | None) -> str:
+    """``error`` when Telegram answered with an error, ``network_error`` when it did not answer."""
+    return "network_error" if status is None else "error"
 
 
 def _remembered(url_filter: Callable[[Any], str]) -> Callable[[Any], str]:

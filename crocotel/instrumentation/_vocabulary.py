@@ -1,26 +1,56 @@
-"""The Bot API vocabulary shared by the aiogram and aiohttp instrumentations.
+"""The Bot API vocabulary shared by the aiogram, python-telegram-bot and aiohttp instrumentations.
 
 Everything here turns something a bot sees into a value from a small, fixed
 set, so that it can be a metric label or a span name without letting users
 (or a misbehaving bot) grow the number of series: update types, method names,
-error kinds and classes of error descriptions.
+exception types, classes of error descriptions, handler names from code. The
+attribute keys every signal uses are here too, so spans, metrics and logs
+say the same thing in the same words.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
+from typing import Any
+from urllib.parse import urlsplit
 
 import re2
 
 __all__ = [
+    "API_ERROR_CODE",
+    "API_METHOD",
+    "API_OUTCOME",
+    "API_RETRY_AFTER",
+    "DATED",
+    "ERROR_TYPE",
+    "HANDLER",
     "OTHER",
+    "ROUTER",
     "UNKNOWN",
+    "UPDATE_OUTCOME",
+    "UPDATE_TYPE",
     "UPDATE_TYPES",
     "Capped",
+    "callback_names",
     "description_class",
-    "error_kind",
+    "error_type",
+    "http_attributes",
     "method_of_path",
+    "phone_entities",
 ]
+
+# Attribute keys, the same on spans, metrics and log records.
+UPDATE_TYPE = "telegram.update.type"
+UPDATE_OUTCOME = "telegram.update.outcome"
+HANDLER = "telegram.handler"
+ROUTER = "telegram.router"
+API_METHOD = "telegram.api.method"
+API_OUTCOME = "telegram.api.outcome"
+API_ERROR_CODE = "telegram.api.error_code"
+API_RETRY_AFTER = "telegram.api.retry_after"
+ERROR_TYPE = "error.type"
 
 OTHER = "other"
 UNKNOWN = "unknown"
@@ -62,19 +92,22 @@ CHAT_TYPES: frozenset[str] = frozenset({"private", "group", "supergroup", "chann
 
 GET_UPDATES = "getUpdates"
 
+# Message-like updates and the field that dates them (for telegram.update.lag).
+DATED = {
+    "message": "date",
+    "channel_post": "date",
+    "business_message": "date",
+    "edited_message": "edit_date",
+    "edited_channel_post": "edit_date",
+    "edited_business_message": "edit_date",
+}
+
+TOKEN_MARKER = "[REDACTED:bot_token]"
+_TOKEN_IN_PATH = re2.compile(r"/bot[0-9]+(?::|%3[Aa])[^/]*/")
+
 # ``/bot<id>:<secret>/<method>`` at the end of a path, after any prefix a local Bot API server adds.
 _METHOD_PATH = re2.compile(r"/bot[0-9]+(?::|%3[Aa])[^/]*/([A-Za-z][A-Za-z0-9_]{0,63})/?$")
 
-_KINDS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    413: "too_large",
-    420: "flood",
-    429: "too_many_requests",
-}
 
 # (substring of the lower-cased description, class); the first match wins.
 _DESCRIPTIONS: tuple[tuple[str, str], ...] = (
@@ -99,6 +132,7 @@ _DESCRIPTIONS: tuple[tuple[str, str], ...] = (
     ("not enough rights", "not_enough_rights"),
     ("have no rights", "not_enough_rights"),
     ("too many requests", "too_many_requests"),
+    ("flood control", "too_many_requests"),
     ("retry after", "too_many_requests"),
     ("wrong file identifier", "wrong_file_id"),
     ("file is too big", "file_too_big"),
@@ -117,16 +151,67 @@ def method_of_path(path: str) -> str | None:
     return match.group(1) if match is not None else None
 
 
-def error_kind(error_code: int | None) -> str:
-    """A bounded name for a Telegram error code (``conflict`` for 409); ``network`` when there is none."""
-    if error_code is None:
-        return "network"
-    kind = _KINDS.get(error_code)
-    if kind is not None:
-        return kind
-    if 500 <= error_code <= 599:
-        return "server_error"
-    return OTHER
+def error_type(exc: BaseException | type[BaseException]) -> str:
+    """``error.type`` of an exception: ``module.QualName`` of its class, bare for builtins.
+
+    The same format as ``exception.type`` in crocotel's log records, so a
+    span, a metric series and a log line about one failure carry one value.
+    """
+    cls = exc if isinstance(exc, type) else type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def http_attributes(url: str, method: str) -> dict[str, Any]:
+    """The stable HTTP semconv attributes of a Bot API request to ``url``, token replaced."""
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {
+        API_METHOD: method,
+        "http.request.method": "POST",
+        "url.full": _TOKEN_IN_PATH.sub(f"/bot{TOKEN_MARKER}/", url.partition("?")[0]),
+    }
+    if parts.hostname:
+        attributes["server.address"] = parts.hostname
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    if port:
+        attributes["server.port"] = port
+    return attributes
+
+
+def callback_names(callback: Any) -> tuple[str, str]:
+    """(qualified name, module) of the code behind a handler or job callback, never of a wrapper."""
+    target = inspect.unwrap(callback)
+    while isinstance(target, functools.partial):
+        target = inspect.unwrap(target.func)
+    method = getattr(target, "__func__", None)  # bound methods
+    if method is not None:
+        target = method
+    if not (inspect.isfunction(target) or inspect.isclass(target) or inspect.isbuiltin(target)):
+        target = type(target)  # a callable instance: name its class
+    qualname = (
+        getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or type(target).__name__
+    )
+    module = getattr(target, "__module__", None) or "unknown"
+    return str(qualname).replace(".<locals>", ""), str(module)
+
+
+def phone_entities(event: Any) -> list[str]:
+    """The phone numbers Telegram marked (``phone_number`` entities) in a message's text and caption."""
+    found: list[str] = []
+    for text_field, entities_field in (("text", "entities"), ("caption", "caption_entities")):
+        entities = getattr(event, entities_field, None)
+        text = getattr(event, text_field, None)
+        if not entities or not isinstance(text, str):
+            continue
+        encoded: bytes | None = None
+        for entity in entities:
+            if getattr(entity, "type", None) != "phone_number":
+                continue
+            if encoded is None:
+                encoded = text.encode("utf-16-le")  # offsets count UTF-16 code units
+            start, length = int(entity.offset), int(entity.length)
+            found.append(encoded[start * 2 : (start + length) * 2].decode("utf-16-le", "replace"))
+    return found
 
 
 def description_class(description: str | None) -> str:
