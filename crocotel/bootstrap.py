@@ -11,6 +11,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import platform
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,10 +32,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from crocotel import diagnostics, lifecycle
 from crocotel import metrics as metric_views
 from crocotel._version import __version__
+from crocotel.cardinality import CardinalityGuard
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
+from crocotel.health import BOT, Health, report
 from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
-from crocotel.server import PortInUseError, TelemetryServer, metrics_route
+from crocotel.runtime import RuntimeMetrics, start_system_metrics, stop_system_metrics
+from crocotel.server import PortInUseError, TelemetryServer, health_route, metrics_route
 
 __all__ = ["Telemetry", "configure", "current", "reset_telemetry"]
 
@@ -51,6 +56,9 @@ class Telemetry:
     exporters: list[Any] = field(default_factory=list)
     push_readers: list[MetricReader] = field(default_factory=list)
     uninstall_logs: Callable[[], None] | None = None
+    health: Health | None = None
+    guard: CardinalityGuard | None = None
+    uninstall_errors: Callable[[], None] | None = None
     _closed: bool = False
 
     @property
@@ -98,6 +106,8 @@ class Telemetry:
         if self._closed:
             return True
         self._closed = True
+        if self.uninstall_errors is not None:  # before the meter provider stops counting
+            self.uninstall_errors()
         limit = self.settings.shutdown_timeout if timeout is None else timeout
         self._final_attempt_only()
         finished = lifecycle.run_parallel([p.shutdown for p in self._providers()], limit)
@@ -107,8 +117,13 @@ class Telemetry:
                 f"crocotel: telemetry not fully flushed within CROCOTEL_SHUTDOWN_TIMEOUT={limit:g} s; "
                 "the Collector may be unreachable"
             )
+        if self.health is not None:
+            self.health.stop()
         if self.server is not None:
             self.server.close()
+        stop_system_metrics()
+        if self.guard is not None:
+            self.guard.uninstall()
         if self.uninstall_logs is not None:
             self.uninstall_logs()
         return finished
@@ -181,13 +196,20 @@ def _build(t: Telemetry) -> None:
         t.redaction = Redaction(Redactor(hash_key=s.redact_hash_key))
         diagnostics.install(redact=t.redaction.engine.text)
     resource = _resource(s)
+    if s.metrics_enabled:
+        t.guard = CardinalityGuard(s.cardinality_limit)
+        t.guard.install()
+        t.health = Health(s.health_loop_bound, s.ready_poll_window, s.ready_api_failure_window)
     t.meter_provider = _meter_provider(t, resource)
+    if t.health is not None and t.guard is not None:
+        _runtime(t, t.meter_provider, t.health, t.guard)
     if s.traces_enabled:
         t.tracer_provider = _tracer_provider(t, resource)
         trace_api.set_tracer_provider(t.tracer_provider)
     if s.logs_enabled:
         t.logger_provider = _logger_provider(t, resource)
     t.uninstall_logs = _install_logging(t)
+    t.uninstall_errors = _install_errors(t)
 
 
 _HOT_PATH_METERS = metrics_api.NoOpMeterProvider()
@@ -206,6 +228,8 @@ def _resource(s: Settings) -> Resource:
     if env:
         attributes.setdefault("deployment.environment", env)
         attributes.setdefault("deployment.environment.name", env)
+    attributes.setdefault("process.runtime.name", sys.implementation.name)
+    attributes.setdefault("process.runtime.version", platform.python_version())
     attributes["telemetry.distro.name"] = "crocotel"
     attributes["telemetry.distro.version"] = __version__
     return Resource.create(attributes)
@@ -263,12 +287,13 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     readers: list[MetricReader] = []
     if "prometheus" in s.metrics_exporters:
         reader, registry = metric_views.prometheus_reader()
+        routes = {"/metrics": metrics_route(t.redaction.wrap_registry(registry))}
+        health = t.health
+        if health is not None:
+            routes["/healthz"] = health_route(lambda: report(health.liveness()))
+            routes["/readyz"] = health_route(lambda: report(health.readiness()))
         try:
-            t.server = TelemetryServer(
-                s.prometheus_host,
-                s.prometheus_port,
-                {"/metrics": metrics_route(t.redaction.wrap_registry(registry))},
-            )
+            t.server = TelemetryServer(s.prometheus_host, s.prometheus_port, routes)
             readers.append(reader)
         except PortInUseError as exc:
             diagnostics.problem(str(exc))
@@ -297,6 +322,22 @@ def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:
     metrics_api.set_meter_provider(provider)
     _observe_redactions(provider, t.redaction.engine)
     return provider
+
+
+def _runtime(t: Telemetry, provider: MeterProvider, health: Health, guard: CardinalityGuard) -> None:
+    """Process and loop metrics, health as a gauge, self-metrics; then start watching the bot's loops."""
+    server = t.server
+    metrics = RuntimeMetrics(
+        provider,
+        loops=health.loops,
+        checks=lambda: [(c.name, c.ok) for c in health.readiness()],
+        client_errors=(lambda: dict(server.errors.counts)) if server is not None else dict,
+        overflowed=guard.overflowed,
+    )
+    health.on_lag = metrics.record_lag
+    start_system_metrics(provider)
+    BOT.reset()
+    health.start()
 
 
 def _observe_redactions(provider: MeterProvider, redactor: Redactor) -> None:
@@ -375,4 +416,16 @@ def _install_logging(t: Telemetry) -> Callable[[], None]:
         service_name=t.settings.service_name,
         logger_provider=t.logger_provider,
         redactor=t.redaction.engine,
+    )
+
+
+def _install_errors(t: Telemetry) -> Callable[[], None]:
+    """Error reporting: the hooks, the ``crocotel.errors`` counter, redacted error log lines."""
+    from crocotel import errors
+
+    engine = t.redaction.engine
+    return errors.install(
+        meter_provider=t.meter_provider,
+        redact=(lambda text: engine.text(text, "logs")) if t.settings.redact else None,
+        limit=t.settings.error_fingerprints,
     )

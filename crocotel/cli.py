@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from crocotel import config
@@ -160,6 +162,30 @@ def _grpc_answer(endpoint: str, body: bytes, headers: dict[str, str], timeout: f
         channel.close()
 
 
+def _bot_probes(host: str, port: int, timeout: float = 2.0) -> dict[str, tuple[int, dict[str, Any]]] | None:
+    """The running bot's /healthz and /readyz checks, or None when what listens there is not crocotel."""
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for path in ("/healthz", "/readyz"):
+        try:
+            with urllib.request.urlopen(f"http://{shown}:{port}{path}", timeout=timeout) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        except OSError:
+            return None
+        try:
+            checks = json.loads(body)["checks"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(checks, dict):
+            return None
+        found[path] = (status, checks)
+    return found
+
+
 def _instrumentations(settings: config.Settings) -> list[tuple[str, str]]:
     """Each installed instrumentation and what ``opentelemetry-instrument`` does with it, and why."""
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
@@ -205,9 +231,19 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     if "prometheus" in settings.metrics_exporters:
         where = f"{settings.prometheus_host}:{settings.prometheus_port}"
         if _port_free(settings.prometheus_host, settings.prometheus_port):
-            report("ok", f"metrics port {where} is free")
+            report("ok", f"metrics port {where} is free (no bot is serving there now)")
         else:
-            report("FAIL", f"metrics port {where} is in use: set OTEL_EXPORTER_PROMETHEUS_PORT")
+            probes = _bot_probes(settings.prometheus_host, settings.prometheus_port)
+            if probes is None:
+                report("FAIL", f"metrics port {where} is in use: set OTEL_EXPORTER_PROMETHEUS_PORT")
+            else:
+                report("ok", f"a crocotel bot is serving on {where}")
+                for path, (status, checks) in probes.items():
+                    for name, check in checks.items():
+                        level = "ok" if check.get("ok") else ("FAIL" if path == "/healthz" else "warn")
+                        numbers = ", ".join(f"{k}={v}" for k, v in check.items() if k not in ("ok", "state"))
+                        extra = f" ({numbers})" if numbers else ""
+                        report(level, f"{path} {status}: {name} {check.get('state')}{extra}")
     for signal, otlp in (("traces", settings.traces_otlp), ("logs", settings.logs_otlp)):
         if otlp is None:
             continue

@@ -143,6 +143,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _cardinality(value: str) -> int:
+    number = int(value)
+    if not 2 <= number <= 1_000_000:
+        raise ValueError(value)
+    return number
+
+
 def _ratio(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -189,6 +196,7 @@ SWITCH = Parser(_bool, "on or off")
 PORT = Parser(_port, "an integer from 0 to 65535")
 SECONDS = Parser(_positive_float, "a positive number of seconds")
 POSITIVE_INT = Parser(_positive_int, "a positive integer")
+CARDINALITY = Parser(_cardinality, "an integer from 2 to 1000000")
 RATIO = Parser(_ratio, "a number from 0 to 1")
 URL = Parser(_url, "an http:// or https:// URL with a host")
 HOST = Parser(_host, "a host name or IP address")
@@ -461,6 +469,46 @@ TRACE_GETUPDATES = _v(
     "getUpdates tracing (using false)",
     "trace_getupdates",
 )
+HEALTH_LOOP_BOUND = _v(
+    "CROCOTEL_HEALTH_LOOP_BOUND",
+    SECONDS,
+    5.0,
+    "seconds the event loop may go without running its heartbeat before /healthz answers 503",
+    "custom loop bound (using 5)",
+    "health_loop_bound",
+)
+READY_POLL_WINDOW = _v(
+    "CROCOTEL_READY_POLL_WINDOW",
+    SECONDS,
+    90.0,
+    "seconds without a successful getUpdates (empty long polls count) before /readyz answers 503",
+    "custom poll window (using 90)",
+    "ready_poll_window",
+)
+READY_API_FAILURE_WINDOW = _v(
+    "CROCOTEL_READY_API_FAILURE_WINDOW",
+    SECONDS,
+    60.0,
+    "seconds of only failing Bot API calls (no answer, 5xx, 401, 404, 409) before /readyz answers 503",
+    "custom Bot API failure window (using 60)",
+    "ready_api_failure_window",
+)
+METRICS_CARDINALITY_LIMIT = _v(
+    "CROCOTEL_METRICS_CARDINALITY_LIMIT",
+    CARDINALITY,
+    2000,
+    'series per metric, the overflow series (otel_metric_overflow="true") included',
+    "custom cardinality limit (using 2000)",
+    "cardinality_limit",
+)
+ERROR_FINGERPRINTS = _v(
+    "CROCOTEL_ERROR_FINGERPRINTS",
+    POSITIVE_INT,
+    100,
+    "error fingerprints with their own label in crocotel_errors_total; later ones count as other",
+    "custom error fingerprint limit (using 100)",
+    "error_fingerprints",
+)
 ENABLE_INSTRUMENTATIONS = _v(
     "CROCOTEL_ENABLE_INSTRUMENTATIONS",
     Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
@@ -496,6 +544,11 @@ VARIABLES: tuple[Variable[Any], ...] = (
     REDACT,
     REDACT_HASH_KEY,
     TRACE_GETUPDATES,
+    HEALTH_LOOP_BOUND,
+    READY_POLL_WINDOW,
+    READY_API_FAILURE_WINDOW,
+    METRICS_CARDINALITY_LIMIT,
+    ERROR_FINGERPRINTS,
     ENABLE_INSTRUMENTATIONS,
 )
 """Every variable crocotel reads, in the order ``crocotel config`` and the docs show them."""
@@ -566,6 +619,11 @@ class Settings:
     redact: bool = REDACT.default
     redact_hash_key: bytes | None = REDACT_HASH_KEY.default
     trace_getupdates: bool = TRACE_GETUPDATES.default
+    health_loop_bound: float = HEALTH_LOOP_BOUND.default
+    ready_poll_window: float = READY_POLL_WINDOW.default
+    ready_api_failure_window: float = READY_API_FAILURE_WINDOW.default
+    cardinality_limit: int = METRICS_CARDINALITY_LIMIT.default
+    error_fingerprints: int = ERROR_FINGERPRINTS.default
     enable_instrumentations: tuple[str, ...] = ENABLE_INSTRUMENTATIONS.default
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()

@@ -65,12 +65,21 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks,
-        and the logging instrumentation leaves OTLP export to crocotel; held-back ones are skipped."""
+        the logging instrumentation leaves OTLP export to crocotel, and system metrics keep to the process;
+        held-back ones are skipped."""
         if self._installed is None:
             self._installed = installed_instrumentations()
         reason = held_back(entry_point.name, _settings().enable_instrumentations, self._installed)
         if reason is not None:
             _log.debug("crocotel: not loading instrumentation %s: %s", entry_point.name, reason)
+            return
+        if entry_point.name == "system_metrics":
+            from opentelemetry.metrics import get_meter_provider
+
+            from crocotel.runtime import start_system_metrics
+
+            # its default reads every CPU, disk and network interface of the host: only the process part
+            start_system_metrics(kwargs.get("meter_provider") or get_meter_provider())
             return
         if entry_point.name == "aiohttp-client":
             from crocotel.instrumentation import aiohttp_client

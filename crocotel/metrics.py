@@ -1,4 +1,4 @@
-"""Metric views and readers: second-sized buckets for bots, Prometheus and OTLP readers.
+"""Metric views and readers: second-sized buckets for bots, the ``/metrics`` reader.
 
 The stock SDK buckets (0, 5, 10, ..., 10000) assume milliseconds, so a 42 ms
 handler recorded in seconds lands in the 5 s bucket. Our views give every
@@ -30,6 +30,7 @@ BUCKETS_BY_NAME: dict[str, tuple[float, ...]] = {
     "telegram.api.duration": (*BUCKETS_S[1:], 90.0),
     "telegram.update.lag": (*_LONG, 21600.0, 86400.0),
     "telegram.api.retry_after": (*_LONG, 14400.0, 86400.0),
+    "crocotel.event_loop.lag": (0.001, 0.0025, *BUCKETS_S[:-1]),
 }
 
 
@@ -62,9 +63,10 @@ def views() -> list[View]:
 
 
 def prometheus_reader() -> tuple[MetricReader, CollectorRegistry]:
-    """A Prometheus pull reader bound to a private registry (never the global one)."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    """The ``/metrics`` pull reader (exemplars included) bound to a private registry, never the global one."""
+    from crocotel.exposition import ExpositionReader
 
     registry = CollectorRegistry(auto_describe=False)
-    reader = PrometheusMetricReader(registry=registry)
+    reader = ExpositionReader()
+    registry.register(reader.collector)
     return reader, registry

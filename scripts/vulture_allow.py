@@ -2,7 +2,7 @@
 # Names vulture cannot see used: entry points, framework hooks, documentation fields.
 # (vulture scans crocotel/, tests/, benchmarks/ and examples/ together with this file.)
 
-from crocotel import config, configurator, distro, server
+from crocotel import config, configurator, distro, exposition
 from crocotel.instrumentation import _ptb, aiogram, python_telegram_bot
 from crocotel.logs.handler import StdoutHandler
 from crocotel.logs.otlp import OtlpHandler
@@ -29,10 +29,7 @@ _ptb.PtbTracer.do_request
 __getattr__
 
 # http.server and logging hooks, called by the standard library
-server._Handler.do_GET
-server._Handler.log_message
-server._Handler.protocol_version
-server._Server.daemon_threads
+exposition.ExpositionReader._receive_metrics  # MetricReader hook, called by the SDK
 otlp._Handler.do_POST
 otlp._Handler.log_message
 otlp._Handler.protocol_version

@@ -139,6 +139,21 @@ def test_a_malformed_secret_is_never_echoed() -> None:
         assert name in text and "masked" in text and "key=value" in text
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CROCOTEL_HEALTH_LOOP_BOUND", "soon"),
+        ("CROCOTEL_READY_POLL_WINDOW", "-5"),
+        ("CROCOTEL_READY_API_FAILURE_WINDOW", "0"),
+        ("CROCOTEL_METRICS_CARDINALITY_LIMIT", "1"),
+    ],
+)
+def test_health_windows_and_cardinality_limit_are_validated(variable: str, value: str) -> None:
+    text = problem_for({variable: value}, variable).message()
+    assert text.startswith(f"crocotel: invalid {variable}={value!r}: expected ") and "using" in text
+    assert config.load({variable: value}).cardinality_limit == 2000
+
+
 def test_every_variable_read_is_declared_and_shown() -> None:
     """load() reads nothing that is not declared; crocotel config shows every declared one."""
 

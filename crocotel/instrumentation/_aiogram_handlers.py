@@ -20,6 +20,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation._aiogram_names import names_of
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import CURRENT, HandlerNames, UpdateState, close_span
@@ -83,10 +84,10 @@ class HandlerTracer:
             self._ran(state, names, args, kwargs)
             return result
         finally:
-            close_span(span, token)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - started
                 self._instruments.handler(names.handler, names.router, seconds, failed)
+            close_span(span, token)
 
     def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:
         """Tell the update which handler ran, which command it served, or which error it caught."""
@@ -109,6 +110,7 @@ class HandlerTracer:
         try:
             kind = error_type(exc)
             span.record_exception(exc)
+            errors.report(exc, "handler", recorded=True)
             span.set_attribute(ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, kind))
             if state.error_type is None:

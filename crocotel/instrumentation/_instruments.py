@@ -18,6 +18,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from crocotel._version import __version__
+from crocotel.health import BOT
 from crocotel.instrumentation._vocabulary import (
     API_ERROR_CODE,
     API_METHOD,
@@ -86,6 +87,7 @@ class TelegramInstruments:
     def update_started(self) -> None:
         """One more update in flight."""
         self.active += 1
+        BOT.update()  # readiness: updates are arriving
 
     def update_finished(self, update_type: str, outcome: str, error_type: str | None, seconds: float) -> None:
         """One update and its duration; ``error_type`` only for the ``error`` outcome."""
@@ -125,6 +127,7 @@ class TelegramInstruments:
         retry_after: float | None = None,
     ) -> None:
         """One Bot API call; ``outcome`` is ``ok``, ``error``, ``network_error`` or ``cancelled``."""
+        BOT.api_call(method, outcome, error_code)  # readiness: the Bot API answers, polls succeed
         code = error_code if error_code is not None and 100 <= error_code <= 599 else None
         error = self.error_types(error_type) if error_type else ""
         key = ("a", method, outcome, code, error)

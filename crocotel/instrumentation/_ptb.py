@@ -28,6 +28,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation._api_calls import CURRENT_CALL, ApiCalls, Failure
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import (
@@ -163,10 +164,10 @@ class PtbTracer:
                 self._ran(state, names, args, kwargs)
             return result
         finally:
-            close_span(span, token)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - started
                 self._instruments.handler(names.handler, names.router, seconds, failed)
+            close_span(span, token)
 
     def _ran(self, state: Any, names: HandlerNames, args: Any, kwargs: Any) -> None:
         state.handler = names
@@ -186,6 +187,7 @@ class PtbTracer:
                 return None
             kind = error_type(exc)
             span.record_exception(exc)
+            errors.report(exc, "handler", recorded=True)
             span.set_attribute(ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, kind))
             if state.error_type is None:
@@ -208,6 +210,7 @@ class PtbTracer:
             if job_span is not None and isinstance(error, BaseException):
                 kind = error_type(error)
                 job_span.record_exception(error)
+                errors.report(error, "job", recorded=True)
                 job_span.set_attribute(ERROR_TYPE, kind)
                 job_span.set_status(Status(StatusCode.ERROR, kind))
         return await wrapped(*args, **kwargs)

@@ -25,6 +25,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from crocotel import errors
 from crocotel.instrumentation._context import DeliveredUpdates
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
@@ -163,6 +164,7 @@ class UpdateSpans:
                 error_type = state.error_type or exception_type(exc)
                 if not state.exception_recorded:
                     span.record_exception(exc)
+                    errors.report(exc, "handler", recorded=True)
             elif state.error_type is not None:
                 outcome = "error"
                 error_type = state.error_type
@@ -183,10 +185,10 @@ class UpdateSpans:
         except Exception:  # telemetry must never break the bot
             pass
         finally:
-            _close(scope)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - scope.started
                 self._instruments.update_finished(scope.update_type, outcome, error_type, seconds)
+            _close(scope)
 
 
 def _close(scope: UpdateScope) -> None:

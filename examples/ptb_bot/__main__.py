@@ -155,8 +155,7 @@ def build(token: str, max_updates: int | None) -> Application:  # type: ignore[t
 
 def main() -> int:
     """Read the settings from the environment and run the bot; returns the exit code."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO)
     token = os.environ.get("BOT_TOKEN")
     if not token:
         log.error("BOT_TOKEN is not set")
