@@ -10,10 +10,12 @@ chosen by ``CROCOTEL_SUITE_MODE``:
 - ``observe``: the process runs under ``opentelemetry-instrument``; only
   attach a span counter to the tracer provider crocotel's configurator built.
 
-Either way, at the end it writes ``CROCOTEL_SUITE_REPORT`` (JSON): the mode,
+Either way, at the end each pytest process (the xdist controller and every
+worker) writes ``$CROCOTEL_SUITE_REPORT.<pid>`` (JSON): the mode,
 the wrapped targets (``crocotel.instrumentation.wraps.active_wraps``), the
 instrumentors that were active, the number of spans that ended and the most
-common span names; and prints a one-line summary.
+common span names; and prints a one-line summary. :func:`merge` adds up the
+files of one run.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     report = _report()
     path = os.environ.get("CROCOTEL_SUITE_REPORT")
     if path:
-        with open(path, "w", encoding="utf-8") as out:
+        # one file per process: under pytest-xdist the tests (and their spans) are in the workers
+        with open(f"{path}.{os.getpid()}", "w", encoding="utf-8") as out:
             json.dump(report, out, indent=1)
     print(
         f"\ncrocotel_plugin[{_MODE}]: {report['spans']} spans, instrumentors {report['instrumentors']}, "
@@ -125,4 +128,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         file=sys.stderr,
     )
     for instrumentor in _instrumentors:
-        instrumentor.uninstrument()
+        if instrumentor.is_instrumented_by_opentelemetry:  # not those whose library is missing
+            instrumentor.uninstrument()
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One report from the per-process ones of a run: spans added up, wraps and instrumentors joined."""
+    if not reports:
+        return None
+    names: collections.Counter[str] = collections.Counter()
+    for report in reports:
+        names.update(report["top_span_names"])
+    return {
+        "mode": reports[0]["mode"],
+        "wraps": sorted({w for r in reports for w in r["wraps"]}),
+        "instrumentors": sorted({i for r in reports for i in r["instrumentors"]}),
+        "spans": sum(r["spans"] for r in reports),
+        "top_span_names": dict(names.most_common(12)),
+        "processes": len(reports),
+    }

@@ -49,6 +49,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
 
+import crocotel_plugin  # this directory is on sys.path when run as a script
 from pip._vendor.packaging.markers import Marker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +72,8 @@ class Framework:
     """The PEP 735 dependency group with the test requirements."""
     pytest_args: tuple[str, ...]
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    harness: tuple[str, ...] = ()
+    """What the comparison itself needs beyond the framework's pins (a per-test timeout)."""
     prepare: tuple[tuple[str, ...], ...] = ()
     """Commands run once in the unpacked source with the venv's bin first on PATH (what the sdist lacks)."""
 
@@ -129,8 +132,22 @@ def frameworks() -> dict[str, Framework]:
             extras=("all", "ext"),
             group="tests",
             # the offline suite (tests marked req talk to Telegram), in 4 processes as PTB's own CI
-            # does (-n auto): its time is mostly timers and sleeps, which overlap even on 2 cores
-            pytest_args=("tests", "-m", "not req", "-n", "4", "--dist", "loadgroup", *_ptb_selection()),
+            # does (-n auto): its time is mostly timers and sleeps, which overlap even on 2 cores.
+            # loadfile keeps a file's tests in one process (two of test_updater's webhook tests hang
+            # when they run at once); a per-test timeout turns any other hang into a failure.
+            pytest_args=(
+                "tests",
+                "-m",
+                "not req",
+                "-n",
+                "4",
+                "--dist",
+                "loadfile",
+                "--timeout",
+                "120",
+                *_ptb_selection(),
+            ),
+            harness=("pytest-timeout>=2.3,<3",),
             env={"TEST_WITH_OPT_DEPS": "true"},
         ),
     }
@@ -287,7 +304,7 @@ def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
     """A venv with the framework, its pinned test dependencies, crocotel and bootstrap's instrumentations."""
     digest = hashlib.sha256()
     for part in (
-        f"{INSTALL_RECIPE} {fw.dist} {fw.version} {fw.extras} {fw.group}".encode(),
+        f"{INSTALL_RECIPE} {fw.dist} {fw.version} {fw.extras} {fw.group} {fw.harness}".encode(),
         (ROOT / "pyproject.toml").read_bytes(),
         sys.version.encode(),
         str(ROOT).encode(),
@@ -296,13 +313,15 @@ def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
     where = cache / "venvs" / f"{fw.key}-{fw.version}-{digest.hexdigest()[:12]}"
     if (where / ".ready").exists():
         return where
-    shutil.rmtree(where, ignore_errors=True)
+    for stale in where.parent.glob(f"{fw.key}-*"):  # older keys: bounded cache
+        shutil.rmtree(stale, ignore_errors=True)
     _run([sys.executable, "-m", "venv", where], log)
     pip = [where / "bin" / "python", "-m", "pip", "install", "--quiet"]
     _run([*pip, "--upgrade", "pip"], log)
     requirements = [f"{source}[{','.join(fw.extras)}]", "-e", str(ROOT)]
     constraints = where / "constraints.txt"
     requirements.extend(dependency_group(source / "pyproject.toml", fw.group))
+    requirements.extend(fw.harness)
     if (source / "uv.lock").exists():
         # the lock also pins what crocotel needs from it (aiohttp...); the rest of crocotel's stays free
         constraints.write_text("\n".join(lock_constraints(source / "uv.lock")) + "\n")
@@ -325,7 +344,8 @@ def run_suite(
     tag = f"{mode}-rerun" if only else mode
     junit, report = out / f"{fw.key}-{tag}.xml", out / f"{fw.key}-{tag}.json"
     junit.unlink(missing_ok=True)
-    report.unlink(missing_ok=True)
+    for old in out.glob(f"{report.name}.*"):
+        old.unlink()
     python = str(where / "bin" / "python")
     cmd = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--no-header", f"--junitxml={junit}"]
     cmd += list(only) or list(fw.pytest_args)
@@ -360,7 +380,7 @@ def run_suite(
         raise SystemExit(
             f"framework-suites: {fw.key} {tag} wrote no JUnit report; see {out / f'{fw.key}-{tag}.log'}"
         )
-    found = json.loads(report.read_text()) if report.exists() else None
+    found = crocotel_plugin.merge([json.loads(p.read_text()) for p in sorted(out.glob(f"{report.name}.*"))])
     return RunResult(mode, junit_outcomes(junit), seconds, found)
 
 
