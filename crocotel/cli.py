@@ -186,15 +186,30 @@ def _bot_probes(host: str, port: int, timeout: float = 2.0) -> dict[str, tuple[i
     return found
 
 
-def _instrumentations() -> list[tuple[str, str]]:
-    """Each installed instrumentation and whether its library is present to be instrumented."""
+def _instrumentations(settings: config.Settings) -> list[tuple[str, str]]:
+    """Each installed instrumentation and what ``opentelemetry-instrument`` does with it, and why."""
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
+    from crocotel.distro import installed_instrumentations
+    from crocotel.instrumentation_policy import held_back
+
+    disabled = {n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    installed = installed_instrumentations()
     found: list[tuple[str, str]] = []
     for entry_point in metadata.entry_points(group="opentelemetry_instrumentor"):
+        name = entry_point.name
         dist = getattr(entry_point, "dist", None)
         conflict = get_dist_dependency_conflicts(dist) if dist is not None else None
-        found.append((entry_point.name, "inactive: " + str(conflict) if conflict else "active"))
+        reason = held_back(name, settings.enable_instrumentations, installed)
+        if name in disabled or "*" in disabled:
+            state = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+        elif conflict:
+            state = f"inactive: {conflict}"
+        elif reason is not None:
+            state = f"disabled by crocotel: {reason}"
+        else:
+            state = "active"
+        found.append((name, state))
     return sorted(found)
 
 
@@ -245,7 +260,7 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     distros = sorted(ep.name for ep in metadata.entry_points(group="opentelemetry_distro"))
     if distros != ["crocotel"]:
         report("warn", f"several distros installed ({', '.join(distros)}); `crocotel run` selects crocotel")
-    for name, state in _instrumentations():
+    for name, state in _instrumentations(settings):
         report("ok" if state == "active" else "info", f"instrumentation {name}: {state}")
     from crocotel.redaction import redact
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from crocotel.instrumentation_policy import HELD_BACK
+
 __all__ = [
     "VARIABLES",
     "ConfigError",
@@ -507,6 +509,14 @@ ERROR_FINGERPRINTS = _v(
     "custom error fingerprint limit (using 100)",
     "error_fingerprints",
 )
+ENABLE_INSTRUMENTATIONS = _v(
+    "CROCOTEL_ENABLE_INSTRUMENTATIONS",
+    Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
+    (),
+    "upstream instrumentations crocotel holds back, to load anyway (docs/instrumentations.md)",
+    "loading held-back instrumentations",
+    "enable_instrumentations",
+)
 
 VARIABLES: tuple[Variable[Any], ...] = (
     SDK_DISABLED,
@@ -539,6 +549,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     READY_API_FAILURE_WINDOW,
     METRICS_CARDINALITY_LIMIT,
     ERROR_FINGERPRINTS,
+    ENABLE_INSTRUMENTATIONS,
 )
 """Every variable crocotel reads, in the order ``crocotel config`` and the docs show them."""
 
@@ -613,6 +624,7 @@ class Settings:
     ready_api_failure_window: float = READY_API_FAILURE_WINDOW.default
     cardinality_limit: int = METRICS_CARDINALITY_LIMIT.default
     error_fingerprints: int = ERROR_FINGERPRINTS.default
+    enable_instrumentations: tuple[str, ...] = ENABLE_INSTRUMENTATIONS.default
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()
 

@@ -10,15 +10,18 @@ It wraps three places in aiogram, each in its own module:
 
 - ``Dispatcher.feed_update``: the ``telegram.update {type}`` span, the outcome
   and the update metrics (``_aiogram_updates``);
-- ``HandlerObject.call``: the ``telegram.handler {name}`` span and the handler
-  duration (``_aiogram_handlers``);
+- ``HandlerObject.call`` (defined on ``CallableObject``, wrapped there for
+  handler instances only): the ``telegram.handler {name}`` span and the
+  handler duration (``_aiogram_handlers``);
 - ``BaseSession.__call__``: the ``{method}`` CLIENT span per Bot API call and
   the API and polling metrics (``_aiogram_api``).
 
 aiogram is never imported by us: when ``instrument()`` runs before the app has
 imported it (always so under ``opentelemetry-instrument``), the patching waits
 for the app's own import. Importing aiogram costs seconds of CPU, so a process
-that merely has it installed must not pay for it.
+that merely has it installed must not pay for it. Every wrap goes through
+:class:`~crocotel.instrumentation.wraps.Wraps`: made where the method is
+defined, undone exactly.
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import register_post_import_hook, wrap_function_wrapper
+from wrapt import register_post_import_hook
 
 from crocotel._version import __version__
 from crocotel.instrumentation._aiogram_api import ApiTracer
@@ -41,6 +43,7 @@ from crocotel.instrumentation._api_calls import ApiCalls
 from crocotel.instrumentation._context import DeliveredUpdates
 from crocotel.instrumentation._instruments import instruments_for
 from crocotel.instrumentation._updates import UpdateSpans
+from crocotel.instrumentation.wraps import Wraps
 
 __all__ = ["AiogramInstrumentor"]
 
@@ -64,6 +67,7 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _INSTRUMENTS
 
     _waiting = False
+    _wraps: Wraps | None = None
 
     def _instrument(self, **kwargs: Any) -> None:
         """Patch aiogram now if the app has imported it, else as soon as it does."""
@@ -106,20 +110,15 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         handlers = HandlerTracer(tracer, instruments, is_internal, ErrorEvent, (SkipHandler, CancelHandler))
         calls = ApiCalls(tracer, instruments, delivered, bool(kwargs.get("trace_getupdates")))
         api = ApiTracer(calls, TelegramNetworkError)
-        wrap_function_wrapper(Dispatcher, "feed_update", updates.feed_update)
-        wrap_function_wrapper(HandlerObject, "call", handlers.call)
-        wrap_function_wrapper(BaseSession, "__call__", api.call)
-        wrap_function_wrapper(BaseSession, "check_response", api.check_response)
+        wraps = self._wraps = Wraps()
+        wraps.wrap(Dispatcher, "feed_update", updates.feed_update)
+        # defined on CallableObject: wrapped there, for HandlerObject instances only (not filters)
+        wraps.wrap(HandlerObject, "call", handlers.call)
+        wraps.wrap(BaseSession, "__call__", api.call)
+        wraps.wrap(BaseSession, "check_response", api.check_response)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        if self._waiting:
-            self._waiting = False
-            return
-        from aiogram.client.session.base import BaseSession
-        from aiogram.dispatcher.dispatcher import Dispatcher
-        from aiogram.dispatcher.event.handler import HandlerObject
-
-        unwrap(Dispatcher, "feed_update")
-        unwrap(HandlerObject, "call")
-        unwrap(BaseSession, "__call__")
-        unwrap(BaseSession, "check_response")
+        self._waiting = False
+        if self._wraps is not None:
+            self._wraps.undo()
+            self._wraps = None

@@ -10,7 +10,7 @@ The same spans and metrics as for aiogram (see docs/telegram.md); the
 wrappers are in ``_ptb``. Each method is wrapped on the class that defines it
 (``Application``, ``BaseHandler``, ``Job``, ``BaseRequest``, ``HTTPXRequest``),
 so subclasses and later patches still go through it, and ``uninstrument()``
-puts every class's ``__dict__`` back as it was.
+puts every class's ``__dict__`` back as it was (:mod:`crocotel.instrumentation.wraps`).
 
 python-telegram-bot is never imported by us: when ``instrument()`` runs before
 the app has imported it, the patching waits for the app's own import.
@@ -25,8 +25,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import register_post_import_hook, wrap_function_wrapper
+from wrapt import register_post_import_hook
 
 from crocotel._version import __version__
 from crocotel.instrumentation._api_calls import ApiCalls
@@ -34,6 +33,7 @@ from crocotel.instrumentation._context import DeliveredUpdates
 from crocotel.instrumentation._instruments import instruments_for
 from crocotel.instrumentation._ptb import PtbTracer
 from crocotel.instrumentation._updates import UpdateSpans
+from crocotel.instrumentation.wraps import Wraps
 
 __all__ = ["PythonTelegramBotInstrumentor"]
 
@@ -67,7 +67,7 @@ class PythonTelegramBotInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _waiting = False
-    _patched = False
+    _wraps: Wraps | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """python-telegram-bot 20 to 22; opentelemetry-instrument skips us when it is missing."""
@@ -103,16 +103,12 @@ class PythonTelegramBotInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         updates = UpdateSpans(tracer, instruments, delivered, kwargs.get("learn_phone"))
         calls = ApiCalls(tracer, instruments, delivered, bool(kwargs.get("trace_getupdates")))
         tracer_of_ptb = PtbTracer(tracer, instruments, updates, calls, error)
+        wraps = self._wraps = Wraps()
         for cls, method, wrapper in _targets():
-            wrap_function_wrapper(cls, method, getattr(tracer_of_ptb, wrapper))
-        self._patched = True
+            wraps.wrap(cls, method, getattr(tracer_of_ptb, wrapper))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        if self._waiting:
-            self._waiting = False
-            return
-        if not self._patched:
-            return
-        self._patched = False
-        for cls, method, _ in _targets():
-            unwrap(cls, method)
+        self._waiting = False
+        if self._wraps is not None:
+            self._wraps.undo()
+            self._wraps = None
