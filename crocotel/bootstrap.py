@@ -442,9 +442,8 @@ def _install_errors(t: Telemetry) -> Callable[[], None]:
     """Error reporting: the hooks, the ``crocotel.errors`` counter, redacted error log lines."""
     from crocotel import errors
 
-    engine = t.redaction.engine
     return errors.install(
         meter_provider=t.meter_provider,
-        redact=(lambda text: engine.text(text, "logs")) if t.settings.redact else None,
+        redactor=t.redaction.engine,
         limit=t.settings.error_fingerprints,
     )

@@ -37,6 +37,8 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace
 
 from crocotel._version import __version__
+from crocotel.logs.handler import is_crocotel
+from crocotel.redaction.engine import NullRedactor, Redactor
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -200,7 +202,7 @@ class ErrorReporter:
     def __init__(
         self,
         meter_provider: metrics_api.MeterProvider | None = None,
-        redact: Callable[[str], str] | None = None,
+        redactor: Redactor | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> None:
         provider = meter_provider if meter_provider is not None else metrics_api.get_meter_provider()
@@ -209,7 +211,7 @@ class ErrorReporter:
             unit="{error}",
             description="Exceptions in handlers, asyncio tasks, threads and at top level, by fingerprint",
         )
-        self._redact = redact
+        self._redactor: Redactor = redactor if redactor is not None else NullRedactor()
         self._limit = limit
         self._labels: dict[str, str] = {}  # digest -> label value, the first ``limit`` only
         self._types: set[str] = set()  # error.type values with their own label, as many
@@ -222,11 +224,22 @@ class ErrorReporter:
     @property
     def redacting(self) -> bool:
         """Whether text is redacted (``CROCOTEL_REDACT`` on)."""
-        return self._redact is not None
+        return self._redactor.enabled
 
     def text(self, value: str) -> str:
-        """``value`` through the redactor, if there is one."""
-        return self._redact(value) if self._redact is not None else value
+        """``value`` through the redactor (the null one passes it through)."""
+        return self._redactor.text(value, "logs")
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """Hand an error record to crocotel's own handlers only (stdout JSON line, OTLP).
+
+        Not through the logging tree: the application's handlers and pytest's caplog see exactly
+        the records they saw without crocotel (the framework logs its own line for a failing
+        handler, Python's hooks print theirs); crocotel adds its fingerprinted line to its outputs.
+        """
+        for handler in logging.root.handlers:
+            if is_crocotel(handler) and record.levelno >= handler.level:
+                handler.handle(record)
 
     def report(
         self,
@@ -296,7 +309,7 @@ class ErrorReporter:
         }
 
     def _first_seen(self, fp: Fingerprint, shown: str, source: str) -> None:
-        if not (self.logger.hasHandlers() and self.logger.isEnabledFor(logging.WARNING)):
+        if not self.logger.isEnabledFor(logging.WARNING):
             return
         where = fp.frames[0] if fp.frames else "no application frame"
         fields = self._fields(fp, shown, source)
@@ -311,10 +324,10 @@ class ErrorReporter:
             None,
             extra=fields,
         )
-        self.logger.handle(record)
+        self._emit(record)
 
     def _log(self, exc: BaseException, fp: Fingerprint, shown: str, source: str, message: str | None) -> None:
-        if not (self.logger.hasHandlers() and self.logger.isEnabledFor(logging.ERROR)):
+        if not self.logger.isEnabledFor(logging.ERROR):
             return
         info: tuple[type[BaseException], BaseException, TracebackType | None] = (
             type(exc),
@@ -332,9 +345,9 @@ class ErrorReporter:
             info,
             extra=self._fields(fp, shown, source),
         )
-        # formatted and scrubbed here, so the application's own handlers print it redacted too
+        # formatted and scrubbed here: a record prepared elsewhere could keep the raw exception text
         record.exc_text = self.text("".join(traceback.format_exception(*info)).rstrip("\n"))
-        self.logger.handle(record)
+        self._emit(record)
 
 
 _SOURCE_TEXT = {
@@ -473,7 +486,7 @@ _install_lock = threading.Lock()
 
 def install(
     meter_provider: metrics_api.MeterProvider | None = None,
-    redact: Callable[[str], str] | None = None,
+    redactor: Redactor | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Callable[[], None]:
     """Start reporting: hook ``sys``, ``threading`` and every asyncio loop; returns the uninstall.
@@ -485,7 +498,7 @@ def install(
     """
     global _active
     with _install_lock:
-        reporter = ErrorReporter(meter_provider, redact, limit)
+        reporter = ErrorReporter(meter_provider, redactor, limit)
         hooks = _Hooks(reporter)
         hooks.install()
         _active = reporter

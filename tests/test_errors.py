@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crocotel import errors
+from crocotel.logs.handler import ROLE
 from crocotel.redaction import Redactor
 from tests.support import BIN, REPO, base_env
 
@@ -55,7 +56,7 @@ def reader() -> InMemoryMetricReader:
 
 
 def reporter_for(reader: InMemoryMetricReader, limit: int = 100) -> errors.ErrorReporter:
-    return errors.ErrorReporter(MeterProvider(metric_readers=[reader]), Redactor().text, limit)
+    return errors.ErrorReporter(MeterProvider(metric_readers=[reader]), Redactor(), limit)
 
 
 def counts(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
@@ -71,6 +72,24 @@ def counts(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
                         key = (str(attrs["fingerprint"]), str(attrs["error.type"]))
                         found[key] = int(point.value)
     return found
+
+
+@pytest.fixture
+def ours() -> Iterator[list[logging.LogRecord]]:
+    """The records crocotel's own handlers (stdout JSON line, OTLP bridge) receive."""
+    records: list[logging.LogRecord] = []
+
+    class Ours(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Ours()
+    setattr(handler, ROLE, "test")
+    logging.root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logging.root.removeHandler(handler)
 
 
 @pytest.fixture
@@ -131,22 +150,21 @@ def test_the_first_n_fingerprints_get_labels_the_rest_count_as_other(reader: InM
 
 
 def test_first_sight_is_logged_once_per_fingerprint(
-    reader: InMemoryMetricReader, caplog: pytest.LogCaptureFixture
+    reader: InMemoryMetricReader, ours: list[logging.LogRecord]
 ) -> None:
     reporter = reporter_for(reader)
-    caplog.set_level(logging.INFO, logger=errors.LOGGER_NAME)
     for text in ("a", "b", "c"):
         reporter.report(caught(parse_input, text), "handler")
     reporter.report(caught(load_profile, 1), "handler")
-    first_seen = [r for r in caplog.records if getattr(r, "event.name", None) == errors.FIRST_SEEN_EVENT]
-    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    first_seen = [r for r in ours if getattr(r, "event.name", None) == errors.FIRST_SEEN_EVENT]
+    logged = [r for r in ours if r.levelno == logging.ERROR]
     assert [getattr(r, "error.type") for r in first_seen] == ["ValueError", "KeyError"]
     assert len(logged) == 4
     assert {getattr(r, "error.source") for r in logged} == {"handler"}
 
 
 def test_one_exception_is_reported_once(
-    reader: InMemoryMetricReader, caplog: pytest.LogCaptureFixture
+    reader: InMemoryMetricReader, ours: list[logging.LogRecord]
 ) -> None:
     reporter = reporter_for(reader)
     exc = caught(parse_input, "x")
@@ -154,7 +172,7 @@ def test_one_exception_is_reported_once(
     assert reporter.report(exc, "asyncio") == label  # the same object seen again later
     assert reporter.report(KeyboardInterrupt(), "uncaught") is None
     assert sum(counts(reader).values()) == 1
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    assert len([r for r in ours if r.levelno == logging.ERROR]) == 1
 
 
 def test_recorded_on_the_active_span(reader: InMemoryMetricReader) -> None:
@@ -179,20 +197,31 @@ def test_recorded_on_the_active_span(reader: InMemoryMetricReader) -> None:
 
 
 def test_log_record_is_redacted_for_any_handler(
-    reader: InMemoryMetricReader, caplog: pytest.LogCaptureFixture
+    reader: InMemoryMetricReader, ours: list[logging.LogRecord]
 ) -> None:
     reporter = reporter_for(reader)
     reporter.report(caught(parse_input, f"{TOKEN} {PHONE}"), "handler")
-    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    (record,) = [r for r in ours if r.levelno == logging.ERROR]
     plain = logging.Formatter().format(record)  # an app's own formatter prints exc_text
     assert "[REDACTED:bot_token]" in plain and "[REDACTED:phone]" in plain
     assert TOKEN not in plain and PHONE not in plain
     assert "Traceback" in plain and "parse_input" in plain
 
 
+def test_the_apps_handlers_and_caplog_see_no_added_record(
+    reader: InMemoryMetricReader, ours: list[logging.LogRecord], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A framework logs its own line for a failing handler; crocotel adds its line to its own
+    outputs only, so the app's handlers and tests (caplog) see what they saw without it."""
+    caplog.set_level(logging.DEBUG)
+    reporter_for(reader).report(caught(parse_input, "x"), "handler")
+    assert [r.name for r in ours] == [errors.LOGGER_NAME, errors.LOGGER_NAME]  # first sight + error
+    assert not [r for r in caplog.records if r.name == errors.LOGGER_NAME]
+
+
 def test_hooks_install_chain_and_uninstall_exactly(reader: InMemoryMetricReader) -> None:
     before = (sys.excepthook, threading.excepthook, asyncio.BaseEventLoop.__dict__["call_exception_handler"])
-    uninstall = errors.install(MeterProvider(metric_readers=[reader]), Redactor().text)
+    uninstall = errors.install(MeterProvider(metric_readers=[reader]), Redactor())
     try:
         assert sys.excepthook is not before[0]
         assert threading.excepthook is not before[1]
