@@ -6,7 +6,7 @@ For each framework:
 
 1. download its sdist with pip (the exact version pinned in crocotel's ``dev``
    extra) and unpack it;
-2. make a venv under the build cache (``$CROCOTEL_CACHE_DIR`` or ``.cache``,
+2. make a venv under the build cache (``$CROCOTEL_CACHE_DIR`` or ``~/.cache/crocotel``,
    ``framework-suites/<name>-<version>-<key>``; reused while the key, a hash of
    the install recipe, crocotel's pyproject.toml, the checkout's path and the
    Python version, is the same):
@@ -221,7 +221,10 @@ def node_id(test_id: str, root: Path) -> str:
 
 
 def _cache() -> Path:
-    cache = Path(os.environ.get("CROCOTEL_CACHE_DIR") or ROOT / ".cache").resolve() / "framework-suites"
+    """Per user, outside the checkout, like the Go builds (scripts/go-cache.sh): CI's fresh clone reuses it."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    root = os.environ.get("CROCOTEL_CACHE_DIR") or str(Path(base) / "crocotel")
+    cache = Path(root).resolve() / "framework-suites"
     cache.mkdir(parents=True, exist_ok=True)
     return cache
 
