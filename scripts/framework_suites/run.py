@@ -221,7 +221,7 @@ def node_id(test_id: str, root: Path) -> str:
 
 
 def _cache() -> Path:
-    """Per user, outside the checkout, like the Go builds (scripts/go-cache.sh): CI's fresh clone reuses it."""
+    """Per user, outside the checkout, like the Go builds (scripts/go-cache.sh): CI reuses it."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     root = os.environ.get("CROCOTEL_CACHE_DIR") or str(Path(base) / "crocotel")
     cache = Path(root).resolve() / "framework-suites"
