@@ -22,7 +22,7 @@ from crocotel import distro
 from crocotel.instrumentation.aiohttp_web import AiohttpWebInstrumentor
 from crocotel.instrumentation.wraps import active_wraps
 from crocotel.testing import BotApiThread, OtlpReceiver
-from tests.conftest import BIN, REPO, base_env, free_port
+from tests.support import BIN, REPO, base_env, free_port
 from tests.telegram_support import KIND_SERVER, Trees, bot_env, run_bot
 from tests.wrap_support import ClassDicts, assert_patch_reaches
 

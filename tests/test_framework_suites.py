@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 SUITES = REPO / "scripts" / "framework_suites"
 
