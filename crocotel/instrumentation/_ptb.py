@@ -244,7 +244,8 @@ class PtbTracer:
         """Run one Bot API call inside its span; telemetry failures never reach the bot."""
         try:
             url = str(args[0] if args else kwargs["url"])
-            method = method_of_path(url.partition("?")[0]) or url.rstrip("/").rsplit("/", 1)[-1]
+            # a URL without a method (tests, odd base URLs) still names its span
+            method = method_of_path(url.partition("?")[0]) or url.rstrip("/").rsplit("/", 1)[-1] or UNKNOWN
             call, token = self._calls.start(method, url)
         except Exception:
             return await wrapped(*args, **kwargs)
