@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from crocotel.testing import BotApiStandIn, OtlpReceiver
+from crocotel.testing import BotApiStandIn, BotApiThread, OtlpReceiver
 
 
 @pytest.fixture
@@ -28,3 +28,10 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 def receiver() -> Iterator[OtlpReceiver]:
     with OtlpReceiver() as r:
         yield r
+
+
+@pytest.fixture
+def api() -> Iterator[BotApiThread]:
+    """The Bot API stand-in in a thread, for tests that run a bot in a subprocess."""
+    with BotApiThread() as server:
+        yield server

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
@@ -29,12 +27,6 @@ pytestmark = pytest.mark.integration
 
 # the secret half of the token the stand-in accepts by default (the bots here use it)
 TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def spans_after_exit(receiver: OtlpReceiver, minimum: int) -> Trees:

@@ -22,12 +22,13 @@ from crocotel import distro
 from crocotel.instrumentation.aiohttp_web import AiohttpWebInstrumentor
 from crocotel.instrumentation.wraps import active_wraps
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.botapi import DEFAULT_TOKEN
 from tests.support import BIN, REPO, base_env, free_port
 from tests.telegram_support import KIND_SERVER, Trees, bot_env, run_bot
 from tests.wrap_support import ClassDicts, assert_patch_reaches
 
 WEBHOOK_APP = "tests.apps.webhook_app"
-TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]  # the secret half of the stand-in's token
 
 
 @pytest.fixture

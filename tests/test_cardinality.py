@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -13,12 +11,6 @@ from tests.health_support import App, get, loop_app
 pytestmark = pytest.mark.integration
 
 LIMIT = 500
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def add_values(app: App, count: int) -> int:

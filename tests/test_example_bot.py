@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 GREETING = "Hello! Send me any text and I will send it back."
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def start_bot(api: BotApiThread, **extra: str) -> subprocess.Popen[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,12 +27,6 @@ from tests.support import instrumented
 from tests.telegram_support import bot_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def start_bot(api: BotApiThread, receiver: OtlpReceiver, updates: int, **extra: str) -> subprocess.Popen[str]:

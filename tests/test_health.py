@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from crocotel.health import BotSignals, Health
@@ -12,12 +10,6 @@ from tests.health_support import get, loop_app, probe, wait_for
 from tests.support import base_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def test_healthz_fails_while_the_loop_is_blocked_and_recovers(api: BotApiThread) -> None:

@@ -6,7 +6,6 @@ import gzip
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -18,12 +17,6 @@ from tests.health_support import App, get, loop_app, probe
 pytestmark = pytest.mark.integration
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def threads(pid: int) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,6 @@ RUNTIME = (
     "target_info",
 )
 BOT = ("telegram_update_duration_seconds_count", "telegram_handler_duration_seconds_count")
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def test_prometheus_scrapes_runtime_bot_series_and_trace_exemplars(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
 from crocotel.testing import BotApiThread, OtlpReceiver
+from crocotel.testing.botapi import DEFAULT_TOKEN
 from examples.demo.slow_service import SlowService
 from tests.support import free_port, instrumented
 from tests.telegram_support import (
@@ -31,15 +31,9 @@ from tests.telegram_support import (
 
 pytestmark = pytest.mark.integration
 
-TOKEN_SECRET = "AAE-standin-token-for-tests-0123456789"
+TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]  # the secret half of the stand-in's token
 PHONE = "+44 20 7946 0958"
 PHONE_LEAKS = ("7946 0958", "79460958")
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def scrape(port: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.integration
 
 # the secret half of the token the stand-in accepts by default (the bots here use it)
 TOKEN_SECRET = DEFAULT_TOKEN.partition(":")[2]
-
-
-@pytest.fixture
-def api() -> Iterator[BotApiThread]:
-    with BotApiThread() as server:
-        yield server
 
 
 def scrape(port: str) -> str:
