@@ -393,6 +393,24 @@ def run_suite(
     return RunResult(mode, junit_outcomes(junit), seconds, found)
 
 
+def plain_baseline(fw: Framework, where: Path, source: Path, out: Path, endpoint: str) -> RunResult:
+    """The plain run, kept in the venv it ran in and reused while that venv lives.
+
+    A plain run does not load crocotel's instrumentation, so its outcomes depend only on what
+    the venv's key covers (the framework's version and pins, crocotel's dependencies, Python);
+    a later run of the same venv reuses them and only the instrumented runs spend time. Any
+    test that then fails only instrumented is re-run plain before it counts (see main), so a
+    stale or flaky baseline cannot fail a run on its own. FRAMEWORK_SUITES_FRESH=1 re-runs it.
+    """
+    kept = where / f".plain-{fw.key}.json"
+    if kept.exists() and os.environ.get("FRAMEWORK_SUITES_FRESH") != "1":
+        data = json.loads(kept.read_text())
+        return RunResult("plain", dict(data["outcomes"]), 0.0, None)
+    result = run_suite(fw, "plain", where, source, out, endpoint)
+    kept.write_text(json.dumps({"outcomes": result.outcomes, "seconds": result.seconds}))
+    return result
+
+
 def compare(fw: Framework, runs: dict[str, RunResult], reruns: dict[str, list[str]]) -> list[str]:
     """Print the counts; return the problems (instrumented-only failures, instrumentation not active)."""
     problems = []
@@ -401,7 +419,8 @@ def compare(fw: Framework, runs: dict[str, RunResult], reruns: dict[str, list[st
     for mode, run in runs.items():
         c = run.counts()
         spans = "" if run.report is None else str(run.report["spans"])
-        print(f"   {mode:<26}{c[PASSED]:>8}{c[FAILED]:>8}{c[SKIPPED]:>8}{spans:>9}   {run.seconds:.0f} s")
+        wall = f"{run.seconds:.0f} s" if run.seconds else "kept from an earlier run of this venv"
+        print(f"   {mode:<26}{c[PASSED]:>8}{c[FAILED]:>8}{c[SKIPPED]:>8}{spans:>9}   {wall}")
     for mode in fw.modes[1:]:
         run = runs[mode]
         if run.report is None:
@@ -451,6 +470,9 @@ def main(argv: Sequence[str]) -> int:
             install_seconds = time.monotonic() - started
             runs = {}
             for mode in fw.modes:
+                if mode == "plain":
+                    runs[mode] = plain_baseline(fw, where, source, out, receiver.endpoint)
+                    continue
                 runs[mode] = run_suite(fw, mode, where, source, out, receiver.endpoint)
                 if mode == "instrument" and runs[mode].report is not None:
                     runs[mode].report["otlp_spans_received"] = len(receiver.spans())
