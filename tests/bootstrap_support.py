@@ -28,7 +28,9 @@ def _fail_or_skip(reason: str) -> None:
 
 def bootstrapped_bin() -> Path:
     """The ``bin`` directory of the bootstrapped venv, built on first use."""
-    key = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + sys.version.encode()).hexdigest()[:12]
+    # crocotel is installed editable: the checkout's path is part of what the venv is
+    recipe = (REPO / "pyproject.toml").read_bytes() + sys.version.encode() + str(REPO).encode()
+    key = hashlib.sha256(recipe).hexdigest()[:12]
     venv = cache_dir() / "venvs" / f"bootstrapped-{key}"
     done = venv / ".complete"
     if done.exists():
