@@ -34,6 +34,7 @@ from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.cardinality import CardinalityGuard
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
+from crocotel.exporters import faster
 from crocotel.health import BOT, Health, report
 from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
@@ -393,7 +394,7 @@ def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
         t.exporters.append(exporter)
         provider.add_span_processor(
             BatchSpanProcessor(
-                t.redaction.wrap_spans(exporter),
+                t.redaction.wrap_spans(faster(exporter)),
                 max_queue_size=s.span_queue_size,
                 meter_provider=t.meter_provider,
             )
@@ -417,7 +418,7 @@ def _logger_provider(t: Telemetry, resource: Resource) -> Any:
         t.exporters.append(exporter)
         provider.add_log_record_processor(
             BatchLogRecordProcessor(
-                t.redaction.wrap_logs(exporter),
+                t.redaction.wrap_logs(faster(exporter)),
                 max_queue_size=s.log_queue_size,
                 meter_provider=t.meter_provider,
             )

@@ -1,0 +1,128 @@
+"""The upstream OTLP/HTTP span and log exporters, with crocotel's encoder in place of the SDK's.
+
+Sending, retries, timeouts, TLS, compression and the exporters' self-metrics stay the
+upstream exporter's own; only the step that turns a batch into bytes changes
+(:mod:`crocotel.protobuf`, about four times faster per span). That step is reached through
+the upstream exporter's private parts (``_client``, ``_metrics``, ``_shutdown``,
+``_max_request_size`` in opentelemetry-exporter-otlp-proto-http 1.45); when a release no
+longer has them, :func:`faster` hands back the exporter as it is, so an upgrade can cost
+speed, never data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from crocotel.protobuf import LogEncoder, SpanEncoder
+
+__all__ = ["faster"]
+
+
+class _Channel:
+    """Sends an encoded batch the way the upstream exporter would, self-metrics included."""
+
+    def __init__(self, upstream: Any) -> None:
+        self._upstream = upstream
+        self._client = upstream._client
+        self._metrics = upstream._metrics
+
+    @staticmethod
+    def usable(upstream: Any) -> bool:
+        """Whether ``upstream`` has the parts this channel sends through."""
+        client = getattr(upstream, "_client", None)
+        metrics = getattr(upstream, "_metrics", None)
+        return (
+            callable(getattr(client, "export", None))
+            and callable(getattr(metrics, "export_operation", None))
+            and isinstance(getattr(upstream, "_shutdown", None), bool)
+        )
+
+    def send(self, batch: Sequence[Any], encode: Callable[[Sequence[Any]], bytes]) -> bool:
+        """Encode and post ``batch``; False when it was not delivered."""
+        upstream = self._upstream
+        if upstream._shutdown:
+            return False
+        with self._metrics.export_operation(len(batch)) as result:
+            try:
+                data = encode(batch)
+            except Exception as error:  # counted as a failed export by the self-metrics
+                result.error = error
+                return False
+            limit = getattr(upstream, "_max_request_size", 0) or 0
+            if limit > 0 and len(data) > limit:
+                result.error = ValueError(f"request of {len(data)} bytes is over max_request_size {limit}")
+                return False
+            outcome = self._client.export(data)
+            if not outcome.success:
+                result.error = outcome.error
+                code = outcome.status_code
+                result.error_attrs = {"http.response.status_code": code} if code is not None else None
+                return False
+        return True
+
+
+class _SpanExporter(SpanExporter):
+    """An upstream OTLP/HTTP span exporter whose batches are encoded by :class:`SpanEncoder`."""
+
+    def __init__(self, upstream: SpanExporter) -> None:
+        self.upstream = upstream
+        self._channel = _Channel(upstream)
+        self._encode = SpanEncoder().encode
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Encode and send through the upstream exporter's client."""
+        if self._channel.send(spans, self._encode):
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        """Shut down the upstream exporter."""
+        self.upstream.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the upstream exporter."""
+        return self.upstream.force_flush(timeout_millis)
+
+
+class _LogExporter(LogRecordExporter):
+    """An upstream OTLP/HTTP log exporter whose batches are encoded by :class:`LogEncoder`."""
+
+    def __init__(self, upstream: LogRecordExporter) -> None:
+        self.upstream = upstream
+        self._channel = _Channel(upstream)
+        self._encode = LogEncoder().encode
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Encode and send through the upstream exporter's client."""
+        if self._channel.send(batch, self._encode):
+            return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        """Shut down the upstream exporter."""
+        self.upstream.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the upstream exporter."""
+        return self.upstream.force_flush(timeout_millis)
+
+
+def faster(exporter: Any) -> Any:
+    """``exporter`` encoding with crocotel's encoder when it is an upstream OTLP/HTTP span or log
+    exporter with the parts that takes; any other exporter (gRPC, console) as it is."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if not _Channel.usable(exporter):
+        return exporter
+    if isinstance(exporter, OTLPSpanExporter):
+        return _SpanExporter(exporter)
+    if isinstance(exporter, OTLPLogExporter):
+        return _LogExporter(exporter)
+    return exporter
