@@ -285,8 +285,17 @@ class Redactor:
             return attrs
         try:
             out: dict[str, Any] | None = None
+            new: object
             for key, item in attrs.items():
-                new = self.value(item, signal, key)
+                # the common case first: a plain value under an ordinary key (spans carry a few
+                # per span, mostly seen before: text() answers those from its clean cache)
+                kind = item.__class__
+                if kind in _UNKEYED_PLAIN and not self.is_sensitive_key(key):
+                    if kind is not str:
+                        continue
+                    new = self.text(item, signal)
+                else:
+                    new = self.value(item, signal, key)
                 if new is not item:
                     if out is None:
                         out = dict(attrs)
@@ -439,6 +448,11 @@ class NullRedactor(Redactor):
 
     def learn_phone(self, value: str) -> None:
         """Nothing to learn."""
+
+
+_UNKEYED_PLAIN = frozenset((str, int, float, bool, type(None)))
+"""Value classes that :meth:`Redactor.value` passes through unchanged, or to ``text()`` for a
+``str``, when their key is neither a secret nor a phone key."""
 
 
 def _to_str(value: object) -> str:
