@@ -8,8 +8,8 @@ there do the same work. The instrumentation packages share one 0.66bN line; the
 aiohttp-client instrumentation has no 0.66b2, so pip settles on 0.66b1 throughout.
 Created on first use under ``.cache/`` (never committed), one venv per set of pins.
 
-crocotel's own venv holds what ``pip install crocotel`` brings (this checkout,
-editable, so the venv follows the code) and the same bot libraries, and
+crocotel's own venv holds what ``pip install crocotel`` brings (this checkout, as a
+wheel, reinstalled when the source changes) and the same bot libraries, and
 nothing of the dev extras: the development venv also has httpx, python-telegram-bot
 and their instrumentations, which ``opentelemetry-instrument`` would load and a
 bot on aiohttp or aiogram would not have.
@@ -18,8 +18,10 @@ bot on aiohttp or aiogram would not have.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -53,10 +55,38 @@ def stock_python() -> Path:
 
 
 def crocotel_python() -> Path:
-    """The interpreter of a venv with crocotel (this checkout, editable) and the bots' libraries."""
+    """The interpreter of a venv with crocotel (this checkout) and the bots' libraries.
+
+    crocotel is installed the way a user gets it, as a built wheel: an editable install would
+    add its import hook to every start-up and memory figure. The package is reinstalled
+    whenever its source differs from what the venv holds.
+    """
     project = (REPO / "pyproject.toml").read_bytes()
     here = [p for p in pins() if p not in OTEL_PINS]
-    return _venv(f"crocotel-venv-{hashlib.sha256(project).hexdigest()[:8]}", ["-e", str(REPO), *here])
+    python = _venv(f"crocotel-venv-{hashlib.sha256(project).hexdigest()[:8]}", here)
+    stamp = python.parent.parent / "crocotel-source"
+    source = _source_hash()
+    if not stamp.exists() or stamp.read_text() != source:
+        with tempfile.TemporaryDirectory(prefix="crocotel-wheel-") as where:
+            tree = Path(where) / "crocotel"
+            for name in ("pyproject.toml", "README.md"):
+                shutil.copy(REPO / name, Path(where) / name)
+            shutil.copytree(REPO / "crocotel", tree, ignore=shutil.ignore_patterns("__pycache__"))
+            pip = [str(python), "-m", "pip", "install", "-q", where]
+            if stamp.exists():  # its dependencies are in place: only crocotel changed
+                pip[4:4] = ["--force-reinstall", "--no-deps"]
+            subprocess.run(pip, check=True, capture_output=True)
+        stamp.write_text(source)
+    return python
+
+
+def _source_hash() -> str:
+    """A digest of crocotel's package source and pyproject.toml."""
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+    for path in sorted((REPO / "crocotel").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _venv(name: str, wanted: list[str]) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import os
 import platform
 import sys
@@ -268,38 +269,30 @@ def _sampler(s: Settings) -> samplers.Sampler:
     return table[s.sampler]
 
 
+_OTLP_EXPORTERS = {
+    ("grpc", "traces"): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("grpc", "logs"): ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
+    ("grpc", "metrics"): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+    ("http", "traces"): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+    ("http", "logs"): ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
+    ("http", "metrics"): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+}
+"""The upstream exporter class per (protocol, signal), imported only when that one is used: each
+module brings its protobuf messages (and gRPC its channel stack), memory a bot pays for nothing
+when it exports that signal another way."""
+
+
 def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: metrics_api.MeterProvider) -> Any:
     """The upstream OTLP exporter for one signal, over http/protobuf or gRPC."""
-    if o.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
-        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
-        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
-
-        insecure = o.endpoint.startswith("http://")
-        headers = dict(o.headers)
-        if signal == "traces":
-            return grpc_traces.OTLPSpanExporter(
-                endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout,
-                meter_provider=meter_provider,
-            )  # fmt: skip
-        if signal == "logs":
-            return grpc_logs.OTLPLogExporter(
-                endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout
-            )
-        return grpc_metrics.OTLPMetricExporter(
-            endpoint=o.endpoint, insecure=insecure, headers=headers, timeout=o.timeout
-        )
-    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_logs
-    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
-    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
-
+    grpc = o.protocol == "grpc"
+    module, name = _OTLP_EXPORTERS[("grpc" if grpc else "http", signal)]
+    exporter_class = getattr(importlib.import_module(module), name)
+    options: dict[str, Any] = {"endpoint": o.endpoint, "headers": dict(o.headers), "timeout": o.timeout}
+    if grpc:
+        options["insecure"] = o.endpoint.startswith("http://")
     if signal == "traces":
-        return http_traces.OTLPSpanExporter(
-            endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout, meter_provider=meter_provider
-        )
-    if signal == "logs":
-        return http_logs.OTLPLogExporter(endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout)
-    return http_metrics.OTLPMetricExporter(endpoint=o.endpoint, headers=dict(o.headers), timeout=o.timeout)
+        options["meter_provider"] = meter_provider
+    return exporter_class(**options)
 
 
 def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:

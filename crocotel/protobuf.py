@@ -26,13 +26,14 @@ _FIXED32 = struct.Struct("<I").pack
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
-_SMALL = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(128, 16384)]
-"""Varints of 0..16383, the lengths and small numbers nearly every field has."""
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
 
 
 def _varint(n: int) -> bytes:
-    if 0 <= n < 16384:
-        return _SMALL[n]
+    if 0 <= n < 128:
+        return _ONE_BYTE[n]
+    if 0 < n < 16384:  # the length of nearly every span, attribute and log record
+        return bytes((n & 0x7F | 0x80, n >> 7))
     if n < 0:  # int64 on the wire: two's complement in ten bytes
         n += 1 << 64
     out = bytearray()

@@ -36,13 +36,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from wrapt import register_post_import_hook
 
 from crocotel._version import __version__
-from crocotel.instrumentation._aiogram_api import ApiTracer
-from crocotel.instrumentation._aiogram_handlers import HandlerTracer
-from crocotel.instrumentation._aiogram_updates import UpdateTracer
-from crocotel.instrumentation._api_calls import ApiCalls
-from crocotel.instrumentation._context import DeliveredUpdates
-from crocotel.instrumentation._instruments import instruments_for
-from crocotel.instrumentation._updates import UpdateSpans
 from crocotel.instrumentation.wraps import Wraps
 
 __all__ = ["AiogramInstrumentor"]
@@ -96,6 +89,15 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from aiogram.dispatcher.event.handler import HandlerObject
         from aiogram.exceptions import TelegramNetworkError
         from aiogram.types.error_event import ErrorEvent
+
+        # imported with the framework, not before: a bot on another framework never loads them
+        from crocotel.instrumentation._aiogram_api import ApiTracer
+        from crocotel.instrumentation._aiogram_handlers import HandlerTracer
+        from crocotel.instrumentation._aiogram_updates import UpdateTracer
+        from crocotel.instrumentation._api_calls import ApiCalls
+        from crocotel.instrumentation._context import DeliveredUpdates
+        from crocotel.instrumentation._instruments import instruments_for
+        from crocotel.instrumentation._updates import UpdateSpans
 
         tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         instruments = instruments_for(kwargs.get("meter_provider"))

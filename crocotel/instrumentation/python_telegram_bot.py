@@ -28,11 +28,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from wrapt import register_post_import_hook
 
 from crocotel._version import __version__
-from crocotel.instrumentation._api_calls import ApiCalls
-from crocotel.instrumentation._context import DeliveredUpdates
-from crocotel.instrumentation._instruments import instruments_for
-from crocotel.instrumentation._ptb import PtbTracer
-from crocotel.instrumentation._updates import UpdateSpans
 from crocotel.instrumentation.wraps import Wraps
 
 __all__ = ["PythonTelegramBotInstrumentor"]
@@ -95,7 +90,14 @@ class PythonTelegramBotInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         register_post_import_hook(on_import, "telegram.ext")
 
     def _patch(self, **kwargs: Any) -> None:
+        # imported with the framework, not before: a bot on another framework never loads them
         from telegram import error
+
+        from crocotel.instrumentation._api_calls import ApiCalls
+        from crocotel.instrumentation._context import DeliveredUpdates
+        from crocotel.instrumentation._instruments import instruments_for
+        from crocotel.instrumentation._ptb import PtbTracer
+        from crocotel.instrumentation._updates import UpdateSpans
 
         tracer = trace.get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
         instruments = instruments_for(kwargs.get("meter_provider"))
