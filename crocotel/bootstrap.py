@@ -28,15 +28,15 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Perio
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling as samplers
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from crocotel import diagnostics, lifecycle
 from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.cardinality import CardinalityGuard
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
-from crocotel.exporters import faster
 from crocotel.health import BOT, Health, report
+from crocotel.processors import log_processor, span_processor
 from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
 from crocotel.runtime import RuntimeMetrics, start_system_metrics, stop_system_metrics
@@ -385,20 +385,15 @@ def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
         exporters.append(ConsoleSpanExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                t.redaction.wrap_spans(faster(exporter)),
-                max_queue_size=s.span_queue_size,
-                meter_provider=t.meter_provider,
-            )
-        )
+        processor = span_processor(exporter, t.redaction, s.span_queue_size, t.meter_provider)
+        provider.add_span_processor(processor)
     return provider
 
 
 def _logger_provider(t: Telemetry, resource: Resource) -> Any:
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 
     s = t.settings
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False, meter_provider=_HOT_PATH_METERS)
@@ -409,13 +404,8 @@ def _logger_provider(t: Telemetry, resource: Resource) -> Any:
         exporters.append(ConsoleLogRecordExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        provider.add_log_record_processor(
-            BatchLogRecordProcessor(
-                t.redaction.wrap_logs(faster(exporter)),
-                max_queue_size=s.log_queue_size,
-                meter_provider=t.meter_provider,
-            )
-        )
+        processor = log_processor(exporter, t.redaction, s.log_queue_size, t.meter_provider)
+        provider.add_log_record_processor(processor)
     set_logger_provider(provider)
     return provider
 

@@ -73,7 +73,8 @@ class _SpanExporter(SpanExporter):
     def __init__(self, upstream: SpanExporter) -> None:
         self.upstream = upstream
         self._channel = _Channel(upstream)
-        self._encode = SpanEncoder().encode
+        self.encoder = SpanEncoder()
+        self._encode = self.encoder.encode
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Encode and send through the upstream exporter's client."""
@@ -96,7 +97,8 @@ class _LogExporter(LogRecordExporter):
     def __init__(self, upstream: LogRecordExporter) -> None:
         self.upstream = upstream
         self._channel = _Channel(upstream)
-        self._encode = LogEncoder().encode
+        self.encoder = LogEncoder()
+        self._encode = self.encoder.encode
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Encode and send through the upstream exporter's client."""

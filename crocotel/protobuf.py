@@ -18,7 +18,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["encode_logs", "encode_spans"]
+__all__ = ["Encoded", "LogEncoder", "SpanEncoder", "encode_logs", "encode_spans"]
 
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -56,6 +56,29 @@ _KV_KEY, _KV_VALUE = b"\x0a", b"\x12"
 _LIST_VALUE = b"\x0a"  # ArrayValue.values, KeyValueList.values
 
 _MAX_REMEMBERED = 8192
+
+
+class Encoded:
+    """A span or log record already written as its message, with the resource and scope its
+    batch groups it by, and (spans) its SpanContext, which the batch processor checks.
+
+    Queued in place of the SDK's object from the moment it ended (:mod:`crocotel.processors`):
+    one small object instead of the dozen a span is made of (attributes, events, links, lock),
+    which would otherwise live in the queue long enough to be promoted by the garbage
+    collector and scanned again by every full collection.
+    """
+
+    __slots__ = ("context", "payload", "resource", "scope")
+
+    def __init__(self, context: Any, resource: Any, scope: Any, payload: bytes) -> None:
+        self.context = context
+        self.resource = resource
+        self.scope = scope
+        self.payload = payload
+
+
+def _parts(item: Encoded) -> tuple[Any, Any, bytes]:
+    return item.resource, item.scope, item.payload
 
 
 class _Unencodable(Exception):
@@ -225,8 +248,16 @@ class SpanEncoder(_Encoder):
         self._statuses: dict[tuple[int, str | None], bytes] = {}
 
     def encode(self, spans: Sequence[Any]) -> bytes:
-        """The serialised request for ``spans``."""
-        return self.request(spans, self._span, b"\x12")
+        """The serialised request for ``spans`` (``ReadableSpan`` or :class:`Encoded`)."""
+        return self.request(spans, self._any, b"\x12")
+
+    def item(self, span: Any) -> Encoded:
+        """``span`` written now, to be sent with a later batch."""
+        resource, scope, payload = self._span(span)
+        return Encoded(span.context, resource, scope, payload)
+
+    def _any(self, span: Any) -> tuple[Any, Any, bytes]:
+        return _parts(span) if span.__class__ is Encoded else self._span(span)
 
     def _span(self, span: Any) -> tuple[Any, Any, bytes]:
         context = span.context
@@ -310,8 +341,16 @@ class LogEncoder(_Encoder):
     """``ExportLogsServiceRequest`` bodies for batches of ``ReadableLogRecord``."""
 
     def encode(self, records: Sequence[Any]) -> bytes:
-        """The serialised request for ``records``."""
-        return self.request(records, self._record, b"\x12")
+        """The serialised request for ``records`` (``ReadableLogRecord`` or :class:`Encoded`)."""
+        return self.request(records, self._any, b"\x12")
+
+    def item(self, record: Any) -> Encoded:
+        """``record`` written now, to be sent with a later batch."""
+        resource, scope, payload = self._record(record)
+        return Encoded(None, resource, scope, payload)
+
+    def _any(self, record: Any) -> tuple[Any, Any, bytes]:
+        return _parts(record) if record.__class__ is Encoded else self._record(record)
 
     def _record(self, readable: Any) -> tuple[Any, Any, bytes]:
         record = readable.log_record

@@ -171,3 +171,10 @@ def test_log_records_decode_to_what_the_sdk_encodes() -> None:
     encoder = LogEncoder()
     encoder.encode(batch)
     assert ExportLogsServiceRequest.FromString(encoder.encode(batch)) == theirs
+
+
+def test_items_encoded_when_they_ended_join_a_batch_unchanged(spans: list[object]) -> None:
+    """What the processors queue (each span written as it ended) makes the same request."""
+    encoder = SpanEncoder()
+    mixed = [encoder.item(span) if n % 2 else span for n, span in enumerate(spans)]
+    assert ExportTraceServiceRequest.FromString(encoder.encode(mixed)) == sdk_encode_spans(spans)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from crocotel.redaction._common import ExportGate, ResourceCache, bounded, safe_text
 from crocotel.redaction.engine import Redactor
 
-__all__ = ["RedactingLogExporter", "mark_redacted"]
+__all__ = ["LogScrubber", "RedactingLogExporter", "mark_redacted"]
 
 _log = logging.getLogger(__name__)
 _SIGNAL = "logs"
@@ -37,36 +37,12 @@ def mark_redacted(record: LogRecord) -> None:
     setattr(record, _MARK, True)
 
 
-class RedactingLogExporter(LogRecordExporter):
-    """Passes redacted copies of each log record to ``inner``; never raises from redaction."""
+class LogScrubber:
+    """Makes the redacted copy of a log record: body, attributes, event name, resource."""
 
-    def __init__(self, inner: LogRecordExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
-        self._inner = inner
+    def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._resources = ResourceCache(redactor, _SIGNAL)
-        self._gate = gate or ExportGate()
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Redact, then export through ``inner``; a record that cannot be redacted is dropped.
-
-        After shutdown gave up (see :class:`~crocotel.redaction._common.ExportGate`) batches are
-        dropped unexported.
-        """
-        if not self._gate.enter():
-            return LogRecordExportResult.FAILURE
-        try:
-            redacted = []
-            for record in batch:
-                if self._gate.closed:
-                    return LogRecordExportResult.FAILURE
-                try:
-                    redacted.append(self.redact(record))
-                except Exception:
-                    self._redactor.count("error", _SIGNAL)
-                    _log.debug("dropped a log record that could not be redacted", exc_info=True)
-        finally:
-            self._gate.leave()
-        return self._inner.export(redacted)
 
     def redact(self, readable: ReadableLogRecord) -> ReadableLogRecord:
         """The redacted copy of one record (``readable`` itself when clean).
@@ -109,6 +85,39 @@ class RedactingLogExporter(LogRecordExporter):
             instrumentation_scope=readable.instrumentation_scope,
             limits=readable.limits,
         )
+
+
+class RedactingLogExporter(LogRecordExporter):
+    """Passes redacted copies of each log record to ``inner``; never raises from redaction."""
+
+    def __init__(self, inner: LogRecordExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
+        self._inner = inner
+        self._redactor = redactor
+        self._scrubber = LogScrubber(redactor)
+        self._gate = gate or ExportGate()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Redact, then export through ``inner``; a record that cannot be redacted is dropped.
+
+        After shutdown gave up (see :class:`~crocotel.redaction._common.ExportGate`) batches are
+        dropped unexported.
+        """
+        if not self._gate.enter():
+            return LogRecordExportResult.FAILURE
+        try:
+            redacted = []
+            redact = self._scrubber.redact
+            for record in batch:
+                if self._gate.closed:
+                    return LogRecordExportResult.FAILURE
+                try:
+                    redacted.append(redact(record))
+                except Exception:
+                    self._redactor.count("error", _SIGNAL)
+                    _log.debug("dropped a log record that could not be redacted", exc_info=True)
+        finally:
+            self._gate.leave()
+        return self._inner.export(redacted)
 
     def shutdown(self) -> None:
         """Shut down ``inner``."""

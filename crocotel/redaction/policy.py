@@ -8,6 +8,7 @@ whether redaction is on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -16,9 +17,9 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from crocotel.redaction._common import ExportGate
 from crocotel.redaction.engine import NullRedactor, Redactor
-from crocotel.redaction.logs import RedactingLogExporter
+from crocotel.redaction.logs import LogScrubber, RedactingLogExporter
 from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
-from crocotel.redaction.spans import RedactingSpanExporter
+from crocotel.redaction.spans import RedactingSpanExporter, SpanScrubber
 
 __all__ = ["NoRedaction", "Redaction"]
 
@@ -37,6 +38,14 @@ class Redaction:
     def wrap_logs(self, exporter: LogRecordExporter) -> LogRecordExporter:
         """``exporter`` behind a wrapper that exports redacted copies of log records."""
         return RedactingLogExporter(exporter, self.engine, self._gate)
+
+    def span_scrubber(self) -> Callable[[Any], Any]:
+        """A function returning a span's redacted copy (the span itself when clean)."""
+        return SpanScrubber(self.engine).redact
+
+    def log_scrubber(self) -> Callable[[Any], Any]:
+        """A function returning a log record's redacted copy (the record itself when clean)."""
+        return LogScrubber(self.engine).redact
 
     def wrap_metrics(self, exporter: MetricExporter) -> MetricExporter:
         """``exporter`` behind a wrapper that exports metrics with redacted attributes."""
@@ -69,6 +78,14 @@ class NoRedaction(Redaction):
         """``exporter`` itself."""
         return exporter
 
+    def span_scrubber(self) -> Callable[[Any], Any]:
+        """The identity."""
+        return _same
+
+    def log_scrubber(self) -> Callable[[Any], Any]:
+        """The identity."""
+        return _same
+
     def wrap_metrics(self, exporter: MetricExporter) -> MetricExporter:
         """``exporter`` itself."""
         return exporter
@@ -80,3 +97,7 @@ class NoRedaction(Redaction):
     def stop_exports(self, timeout: float = 0.5) -> bool:
         """Nothing to stop."""
         return True
+
+
+def _same(item: Any) -> Any:
+    return item

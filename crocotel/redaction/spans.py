@@ -17,7 +17,7 @@ from opentelemetry.trace import Link, Status, StatusCode
 from crocotel.redaction._common import ExportGate, ResourceCache, bounded
 from crocotel.redaction.engine import ERROR, Redactor
 
-__all__ = ["RedactingSpanExporter"]
+__all__ = ["RedactingSpanExporter", "SpanScrubber"]
 
 _log = logging.getLogger(__name__)
 _SIGNAL = "traces"
@@ -45,35 +45,12 @@ class _RedactedSpan(ReadableSpan):
         return self._original_dropped[2]
 
 
-class RedactingSpanExporter(SpanExporter):
-    """Passes redacted copies of each span to ``inner``; never raises from redaction."""
+class SpanScrubber:
+    """Makes the redacted copy of a span: name, attributes, events, links, status, resource."""
 
-    def __init__(self, inner: SpanExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
-        self._inner = inner
+    def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._resources = ResourceCache(redactor, _SIGNAL)
-        self._gate = gate or ExportGate()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Redact, then export through ``inner``; a span that cannot be redacted is dropped.
-
-        After shutdown gave up (see :class:`ExportGate`) batches are dropped unexported.
-        """
-        if not self._gate.enter():
-            return SpanExportResult.FAILURE
-        try:
-            redacted = []
-            for span in spans:
-                if self._gate.closed:
-                    return SpanExportResult.FAILURE
-                try:
-                    redacted.append(self.redact(span))
-                except Exception:
-                    self._redactor.count("error", _SIGNAL)
-                    _log.debug("dropped a span that could not be redacted", exc_info=True)
-        finally:
-            self._gate.leave()
-        return self._inner.export(redacted)
 
     def redact(self, span: ReadableSpan) -> ReadableSpan:
         """The redacted copy of one span (``span`` itself when clean)."""
@@ -137,6 +114,38 @@ class RedactingSpanExporter(SpanExporter):
         if status.status_code is not StatusCode.ERROR:
             return Status(status.status_code)
         return Status(StatusCode.ERROR, description if description else ERROR)
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Passes redacted copies of each span to ``inner``; never raises from redaction."""
+
+    def __init__(self, inner: SpanExporter, redactor: Redactor, gate: ExportGate | None = None) -> None:
+        self._inner = inner
+        self._redactor = redactor
+        self._scrubber = SpanScrubber(redactor)
+        self._gate = gate or ExportGate()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Redact, then export through ``inner``; a span that cannot be redacted is dropped.
+
+        After shutdown gave up (see :class:`ExportGate`) batches are dropped unexported.
+        """
+        if not self._gate.enter():
+            return SpanExportResult.FAILURE
+        try:
+            redacted = []
+            redact = self._scrubber.redact
+            for span in spans:
+                if self._gate.closed:
+                    return SpanExportResult.FAILURE
+                try:
+                    redacted.append(redact(span))
+                except Exception:
+                    self._redactor.count("error", _SIGNAL)
+                    _log.debug("dropped a span that could not be redacted", exc_info=True)
+        finally:
+            self._gate.leave()
+        return self._inner.export(redacted)
 
     def shutdown(self) -> None:
         """Shut down ``inner``."""
