@@ -12,7 +12,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from crocotel.testing import BotApiThread
-from tests.health_support import App, get, loop_app, probe
+from tests.health_support import App, get, loop_app, probe, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +87,8 @@ def test_hostile_clients_leave_the_endpoints_answering_and_stderr_silent(api: Bo
     with loop_app(api) as app:
         port = app_port(app)
         assert get(f"{app.base}/metrics")[0] == 200  # the collection workers exist from here on
+        # ready first (its first long poll answered), so what follows can only keep it so
+        wait_for(lambda: probe(f"{app.base}/readyz")[0] == 200, "ready before the hostile clients")
         before = threads(app.proc.pid)
         half_open = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(300)]
         try:
@@ -104,7 +106,8 @@ def test_hostile_clients_leave_the_endpoints_answering_and_stderr_silent(api: Bo
             assert body.startswith(b"HTTP/1.1 413")
             assert get(f"{app.base}/metrics")[0] == 200
             assert probe(f"{app.base}/healthz")[0] == 200
-            assert probe(f"{app.base}/readyz")[0] == 200
+            ready = probe(f"{app.base}/readyz")
+            assert ready[0] == 200, ready
             assert threads(app.proc.pid) <= before + 1
         finally:
             for sock in half_open:
