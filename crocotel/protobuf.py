@@ -116,6 +116,17 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 _SCALARS = (str, int, float, bool)
+_MAX_REMEMBERED_TEXT = 256
+
+
+def _repeats(kind: type, value: Any) -> bool:
+    """Whether a scalar is the kind of value that comes again: a short text, a small number, a
+    flag; not an update or chat id, a timestamp or a stack trace, which would fill the memory."""
+    if kind is str:
+        return len(value) <= _MAX_REMEMBERED_TEXT
+    if kind is int:
+        return bool(-1024 <= value <= 65535)  # status codes, ports, counts
+    return kind is bool
 
 
 class _Attributes:
@@ -132,7 +143,7 @@ class _Attributes:
         out = []
         for key, value in attributes.items():
             kind = value.__class__
-            remembered = kind in _SCALARS
+            remembered = kind in _SCALARS and _repeats(kind, value)
             if remembered:
                 # the class is part of the key: True == 1 == 1.0 must not share an encoding
                 cache_key = (key, kind, value)
