@@ -11,6 +11,7 @@ speed, never data.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,11 @@ class _Channel:
             and isinstance(getattr(upstream, "_shutdown", None), bool)
         )
 
+    def _stopping(self) -> bool:
+        """Whether the upstream client was told to stop retrying (shutdown has begun)."""
+        event = getattr(self._client, "_shutdown_event", None)
+        return isinstance(event, threading.Event) and event.is_set()
+
     def send(self, batch: Sequence[Any], encode: Callable[[Sequence[Any]], bytes]) -> bool:
         """Encode and post ``batch``; False when it was not delivered."""
         upstream = self._upstream
@@ -58,7 +64,14 @@ class _Channel:
             if limit > 0 and len(data) > limit:
                 result.error = ValueError(f"request of {len(data)} bytes is over max_request_size {limit}")
                 return False
+            stopping = self._stopping()
             outcome = self._client.export(data)
+            if not outcome.success and not stopping and self._stopping():
+                # The bot began to stop while this batch waited out a retry, and the exporter
+                # gave up on it at once. One final attempt, as every later batch gets one
+                # (``Telemetry._final_attempt_only``): a Collector that came back meanwhile
+                # still receives it.
+                outcome = self._client.export(data)
             if not outcome.success:
                 result.error = outcome.error
                 code = outcome.status_code

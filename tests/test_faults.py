@@ -124,3 +124,27 @@ def test_429_storm_and_5xx_leave_a_span_per_failed_call_and_the_bot_answering(ap
         codes = [s.attributes.get("telegram.api.error_code") for s in sendmessage_spans(receiver)]
         assert codes.count(429) == 20 and codes.count(502) == 20, codes
         assert len(api.sent) == 5
+
+
+def test_a_batch_waiting_out_a_retry_when_the_bot_stops_gets_a_final_attempt(api: BotApiThread) -> None:
+    """The Collector refuses an export (503, as while it restarts), the exporter backs off for
+    about a second, and the bot stops meanwhile: the exporter would drop the batch at once; it
+    gets one more attempt, and the Collector, back by then, receives it."""
+    with OtlpReceiver() as receiver:
+        receiver.fail_with(503)
+        proc = start_bot(api, receiver, 5, OTEL_BSP_SCHEDULE_DELAY="100", OTEL_LOGS_EXPORTER="none")
+        try:
+            for i in range(4):
+                api.push_message(f"before {i}", chat_id=700 + i, user_id=700 + i)
+            api.wait_sent(4, timeout=30)
+            refused = receiver.wait_for(
+                lambda r: any(path == "/v1/traces" and status == 503 for path, status in r.requests()),
+                timeout=20,
+            )
+            assert refused, "no span export was tried"
+            receiver.recover()
+            api.push_message("the last one", chat_id=799, user_id=799)  # MAX_UPDATES: the bot stops
+        finally:
+            code, err = finish(proc)
+        assert code == 0, err[-3000:]
+        assert receiver.wait_for(lambda r: len(sendmessage_spans(r)) >= 5, timeout=10), err[-3000:]
