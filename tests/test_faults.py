@@ -6,7 +6,8 @@
   the real agent restarted with its queue on disk is tests/test_collector_agent.py): the spans
   of the calls made while it was away arrive;
 - a 429 storm and 5xx from the Bot API: the bot keeps answering, and every failed call has its
-  span with its error code.
+  span with its error code;
+- the bot stopping while a refused batch waits out its retry: the batch gets a final attempt.
 
 Already covered elsewhere: the Collector down for a whole run (tests/test_sdk_queue_bound.py:
 memory bounded, drops counted), an exit past the flush deadline (tests/test_exit_status.py),
