@@ -21,7 +21,10 @@ the end: new chats must not add series. The verdict passes when the interval
 includes zero or the upper bound is below ``--max-slope`` MB per hour, and the
 series count did not grow. Prints one JSON line at the end.
 
-    .venv/bin/python benchmarks/bench_soak.py [--seconds 600] [--rate 40] [--interval 3]
+With ``--bare`` the same bot runs bare, side by side, fed the same mix: aiogram keeps state
+per chat, so its own growth is measured too and the difference is crocotel's.
+
+    .venv/bin/python benchmarks/bench_soak.py [--seconds 600] [--rate 40] [--interval 3] [--bare]
 """
 
 from __future__ import annotations
@@ -126,38 +129,29 @@ def feed(api: BotApiThread, rate: float, stop: threading.Event, sent: list[int])
             stop.wait(delay)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=600.0, help="how long the bot is fed")
-    parser.add_argument("--rate", type=float, default=40.0, help="updates per second")
-    parser.add_argument("--interval", type=float, default=3.0, help="seconds between RSS samples")
-    parser.add_argument(
-        "--warmup-share", type=float, default=0.25, help="share of the run left out of the fit"
-    )
-    parser.add_argument("--max-slope", type=float, default=2.0, help="MB per hour counted as flat")
-    args = parser.parse_args()
+def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
+    """Feed one crocbot process for ``args.seconds`` and sample its memory; under crocotel when
+    ``instrumented``, else bare (the same venv, the same bot libraries, no telemetry)."""
     python = crocotel_python()
     workdir = bots_copy()
     port = free_port()
     samples: list[tuple[float, float]] = []
+    series_warm = series_end = None
     with BotApiThread() as api, OtlpReceiver() as receiver:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
-        env.update(
-            BOT_TOKEN=api.token,
-            TELEGRAM_API_URL=api.url,
-            POLL_TIMEOUT="10",
-            OTEL_SERVICE_NAME="crocbot-soak",
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
-            OTEL_METRICS_EXPORTER="prometheus",
-        )
+        env.update(BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url, POLL_TIMEOUT="10")
+        command = [str(python), "-m", "examples.crocbot"]
+        if instrumented:
+            env.update(
+                OTEL_SERVICE_NAME="crocbot-soak",
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+                OTEL_METRICS_EXPORTER="prometheus",
+            )
+            command.insert(0, str(python.parent / "opentelemetry-instrument"))
         proc = subprocess.Popen(
-            [str(python.parent / "opentelemetry-instrument"), str(python), "-m", "examples.crocbot"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         stop = threading.Event()
         pushed = [0]
@@ -167,15 +161,15 @@ def main() -> int:
             feeder.start()
             started = time.monotonic()
             warm_until = started + args.seconds * args.warmup_share
-            series_warm = None
             while (now := time.monotonic()) < started + args.seconds:
                 if proc.poll() is not None:
                     raise SystemExit(f"the bot exited during the soak with status {proc.returncode}")
                 samples.append((now - started, rss_mb(proc.pid)))
-                if series_warm is None and now >= warm_until:
+                if instrumented and series_warm is None and now >= warm_until:
                     series_warm = series_count(port)
                 time.sleep(args.interval)
-            series_end = series_count(port)
+            if instrumented:
+                series_end = series_count(port)
             stop.set()
             feeder.join(10)
             replies = len(api.standin.sent)
@@ -195,12 +189,8 @@ def main() -> int:
     fitted_rss = [r for _, r in fitted]
     per_s, low, high = slope_with_ci([t for t, _ in fitted], fitted_rss)
     hour = 3600.0
-    flat = low <= 0 <= high or high * hour < args.max_slope
-    result = {
-        "benchmark": "soak",
-        "bot": "examples/crocbot under crocotel",
-        "seconds": args.seconds,
-        "rate_per_s": args.rate,
+    result: dict[str, object] = {
+        "bot": "examples/crocbot under crocotel" if instrumented else "examples/crocbot bare",
         "updates_pushed": pushed[0],
         "replies": replies,
         "spans": spans,
@@ -210,11 +200,56 @@ def main() -> int:
         "rss_mb_after_warmup_min_max": [round(min(fitted_rss), 1), round(max(fitted_rss), 1)],
         "rss_slope_mb_per_hour": round(per_s * hour, 2),
         "rss_slope_ci95_mb_per_hour": [round(low * hour, 2), round(high * hour, 2)],
-        "metrics_series_after_warmup": series_warm,
-        "metrics_series_end": series_end,
-        "flat": flat,
-        "series_stable": series_warm is not None and series_end <= series_warm,
+        "flat": low <= 0 <= high or high * hour < args.max_slope,
     }
+    if instrumented:
+        result["metrics_series_after_warmup"] = series_warm
+        result["metrics_series_end"] = series_end
+        result["series_stable"] = (
+            series_warm is not None and series_end is not None and series_end <= series_warm
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long the bot is fed")
+    parser.add_argument("--rate", type=float, default=40.0, help="updates per second")
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between RSS samples")
+    parser.add_argument(
+        "--warmup-share", type=float, default=0.25, help="share of the run left out of the fit"
+    )
+    parser.add_argument("--max-slope", type=float, default=2.0, help="MB per hour counted as flat")
+    parser.add_argument(
+        "--bare", action="store_true", help="also soak the bare bot, side by side, to tell its own growth"
+    )
+    args = parser.parse_args()
+    runs: dict[str, dict[str, object]] = {}
+
+    def run(name: str, instrumented: bool) -> None:
+        runs[name] = soak(instrumented, args)
+
+    threads = [threading.Thread(target=run, args=("crocotel", True))]
+    if args.bare:
+        threads.append(threading.Thread(target=run, args=("bare", False)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if "crocotel" not in runs or (args.bare and "bare" not in runs):
+        raise SystemExit("a soak run failed (see above)")
+    result: dict[str, object] = {
+        "benchmark": "soak",
+        "seconds": args.seconds,
+        "rate_per_s": args.rate,
+        **runs["crocotel"],
+    }
+    if args.bare:
+        result["bare"] = runs["bare"]
+        result["slope_minus_bare_mb_per_hour"] = round(
+            float(runs["crocotel"]["rss_slope_mb_per_hour"]) - float(runs["bare"]["rss_slope_mb_per_hour"]),  # type: ignore[arg-type]
+            2,
+        )
     print(json.dumps(result))
     return 0
 
