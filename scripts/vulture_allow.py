@@ -2,7 +2,7 @@
 # Names vulture cannot see used: entry points, framework hooks, documentation fields.
 # (vulture scans crocotel/, tests/, benchmarks/ and examples/ together with this file.)
 
-from crocotel import config, configurator, distro, exposition
+from crocotel import config, configurator, distro, exposition, processors
 from crocotel.instrumentation import _ptb, aiogram, python_telegram_bot
 from crocotel.logs.handler import StdoutHandler
 from crocotel.logs.otlp import OtlpHandler
@@ -24,6 +24,12 @@ _ptb.PtbTracer.process_update
 _ptb.PtbTracer.process_error
 _ptb.PtbTracer.run_job
 _ptb.PtbTracer.do_request
+
+# SDK processor hooks, and the result field the SDK's exporter self-metrics read
+processors._EncodingSpanProcessor.on_start
+processors._EncodingSpanProcessor.on_start.parent_context
+processors._EncodingLogProcessor.on_emit
+error_attrs
 
 # module __getattr__ (PEP 562) keeps imports lazy
 __getattr__
