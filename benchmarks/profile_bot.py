@@ -146,7 +146,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--bot", default="aiohttp", choices=("aiohttp", "crocbot"))
     parser.add_argument("--mode", default="concurrent", choices=tuple(WINDOWS))
-    parser.add_argument("--config", default="C", choices=("B", "C"))
+    parser.add_argument("--config", default="C", choices=("A", "B", "C"), help="A bare, B stock, C crocotel")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--updates", type=int, default=4000)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")

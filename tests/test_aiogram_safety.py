@@ -196,3 +196,35 @@ def test_handlers_are_named_after_their_code() -> None:
         return on_text
 
     assert handler_names(build(), named)[0] == "test_handlers_are_named_after_their_code.build.on_text"
+
+
+async def test_aiogram_session_carries_no_http_instrumentation_callbacks() -> None:
+    """aiogram's calls are traced above the HTTP layer, so the session aiogram makes drops the
+    trace configs the aiohttp-client instrumentation adds to every ClientSession (they would
+    run six signals per request for nothing); other sessions keep them."""
+    import aiohttp
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    from crocotel.instrumentation import aiohttp_client
+
+    http = AioHttpClientInstrumentor()
+    http.instrument(**aiohttp_client.client_options(False))
+    aiogram_instrumentor = AiogramInstrumentor()
+    aiogram_instrumentor.instrument()
+    try:
+        aiogram_session = AiohttpSession()
+        try:
+            session = await aiogram_session.create_session()
+            assert await aiogram_session.create_session() is session
+            marked = [
+                c for c in session._trace_configs if getattr(c, aiohttp_client.INSTRUMENTATION_MARK, False)
+            ]
+            assert marked == []
+        finally:
+            await aiogram_session.close()
+        async with aiohttp.ClientSession() as other:
+            assert len(other._trace_configs) == 2  # the upstream span config and crocotel's metrics
+    finally:
+        aiogram_instrumentor.uninstrument()
+        http.uninstrument()

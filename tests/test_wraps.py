@@ -98,6 +98,7 @@ def test_every_aiogram_wrap_is_exact_and_reversible(
     ]
     assert active_wraps() == sorted(
         [
+            "aiogram.client.session.aiohttp.AiohttpSession.create_session",
             "aiogram.client.session.base.BaseSession.__call__",
             "aiogram.client.session.base.BaseSession.check_response",
             "aiogram.dispatcher.dispatcher.Dispatcher.feed_update",

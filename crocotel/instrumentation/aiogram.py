@@ -83,6 +83,7 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         register_post_import_hook(on_import, "aiogram")
 
     def _patch(self, **kwargs: Any) -> None:
+        from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.session.base import BaseSession
         from aiogram.dispatcher.dispatcher import Dispatcher
         from aiogram.dispatcher.event.bases import UNHANDLED, CancelHandler, SkipHandler
@@ -118,6 +119,7 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wraps.wrap(HandlerObject, "call", handlers.call)
         wraps.wrap(BaseSession, "__call__", api.call)
         wraps.wrap(BaseSession, "check_response", api.check_response)
+        wraps.wrap(AiohttpSession, "create_session", api.create_session)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._waiting = False

@@ -44,7 +44,10 @@ from crocotel.instrumentation._vocabulary import (
     method_of_path,
 )
 
-__all__ = ["BotApiHooks", "client_options"]
+__all__ = ["INSTRUMENTATION_MARK", "BotApiHooks", "client_options"]
+
+INSTRUMENTATION_MARK = "_is_instrumented_by_opentelemetry"
+"""The attribute opentelemetry-instrumentation-aiohttp-client sets on the trace configs it adds."""
 
 _URL_KEYS = ("url.full", "http.url")
 _REMEMBERED_URLS = 512
@@ -208,11 +211,17 @@ class BotApiHooks:
             pass
 
     def trace_config(self) -> aiohttp.TraceConfig:
-        """An aiohttp trace config that counts and times Bot API calls."""
+        """An aiohttp trace config that counts and times Bot API calls.
+
+        Marked as the upstream instrumentation marks its own, so that
+        ``AioHttpClientInstrumentor.uninstrument_session`` takes both off a session whose
+        calls a framework layer traces already (aiogram's).
+        """
         config = aiohttp.TraceConfig()
         config.on_request_start.append(self._on_start)
         config.on_request_end.append(self._on_end)
         config.on_request_exception.append(self._on_exception)
+        setattr(config, INSTRUMENTATION_MARK, True)
         return config
 
     async def _on_start(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
