@@ -69,6 +69,26 @@ def test_metrics_server_serves_redaction_counter(fresh: OtlpReceiver) -> None:
     assert any('kind="bot_token"' in line and 'signal="metrics"' in line for line in redactions), redactions
 
 
+def test_self_metrics_of_the_pipeline_and_not_per_span(fresh: OtlpReceiver) -> None:
+    """The batch processors and exporters report their queue and exports on /metrics; tracers
+    made after configure() count nothing per span (a metric operation per span on the bot's
+    thread); and the application's environment is left as it was."""
+    telemetry = crocotel.configure()
+    assert "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED" not in os.environ
+    with trace.get_tracer("made.after.configure").start_as_current_span("work"):
+        pass
+    assert telemetry.flush(5.0)
+    assert telemetry.metrics_url is not None
+    with urllib.request.urlopen(telemetry.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    assert "otel_sdk_processor_span_processed_total" in text
+    assert "otel_sdk_exporter_span_exported_total" in text
+    assert "otel_sdk_span_started" not in text and "otel_sdk_span_live" not in text
+    tracer = trace.get_tracer("made.after.configure")
+    inner = getattr(tracer, "_tracer", tracer)  # the API's proxy, if any, around the SDK tracer
+    assert type(inner._tracer_metrics).__name__ == "NoOpTracerMetrics"
+
+
 def test_sdk_disabled_builds_nothing(fresh: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     telemetry = crocotel.configure()
