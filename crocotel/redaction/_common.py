@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 
 from crocotel.redaction.engine import Redactor
+
+_log = logging.getLogger("crocotel.redaction")
 
 __all__ = ["ExportGate", "ResourceCache", "bounded", "safe_text"]
 
@@ -97,6 +100,29 @@ class ExportGate:
                 return False
             self._inside += 1
             return True
+
+    def redact_all(
+        self, items: Iterable[Any], redact: Callable[[Any], Any], redactor: Redactor, signal: str
+    ) -> list[Any] | None:
+        """Redacted copies of ``items`` for one export batch, or None once shutdown gave up.
+
+        An item that cannot be redacted is dropped and counted as an ``error`` redaction.
+        """
+        if not self.enter():
+            return None
+        try:
+            redacted = []
+            for item in items:
+                if self._closed:
+                    return None
+                try:
+                    redacted.append(redact(item))
+                except Exception:
+                    redactor.count("error", signal)
+                    _log.debug("dropped a %s item that could not be redacted", signal, exc_info=True)
+            return redacted
+        finally:
+            self.leave()
 
     def leave(self) -> None:
         """A batch is done with the engine."""

@@ -9,7 +9,6 @@ new ``LogRecord`` with redacted body, attributes and event name; the live
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +21,6 @@ from crocotel.redaction.engine import Redactor
 
 __all__ = ["LogScrubber", "RedactingLogExporter", "mark_redacted"]
 
-_log = logging.getLogger(__name__)
 _SIGNAL = "logs"
 _MARK = "_crocotel_redacted"
 
@@ -102,21 +100,9 @@ class RedactingLogExporter(LogRecordExporter):
         After shutdown gave up (see :class:`~crocotel.redaction._common.ExportGate`) batches are
         dropped unexported.
         """
-        if not self._gate.enter():
+        redacted = self._gate.redact_all(batch, self._scrubber.redact, self._redactor, _SIGNAL)
+        if redacted is None:
             return LogRecordExportResult.FAILURE
-        try:
-            redacted = []
-            redact = self._scrubber.redact
-            for record in batch:
-                if self._gate.closed:
-                    return LogRecordExportResult.FAILURE
-                try:
-                    redacted.append(redact(record))
-                except Exception:
-                    self._redactor.count("error", _SIGNAL)
-                    _log.debug("dropped a log record that could not be redacted", exc_info=True)
-        finally:
-            self._gate.leave()
         return self._inner.export(redacted)
 
     def shutdown(self) -> None:

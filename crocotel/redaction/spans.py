@@ -7,7 +7,6 @@ passed on as is (no copy).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -19,7 +18,6 @@ from crocotel.redaction.engine import ERROR, Redactor
 
 __all__ = ["RedactingSpanExporter", "SpanScrubber"]
 
-_log = logging.getLogger(__name__)
 _SIGNAL = "traces"
 
 
@@ -130,21 +128,9 @@ class RedactingSpanExporter(SpanExporter):
 
         After shutdown gave up (see :class:`ExportGate`) batches are dropped unexported.
         """
-        if not self._gate.enter():
+        redacted = self._gate.redact_all(spans, self._scrubber.redact, self._redactor, _SIGNAL)
+        if redacted is None:
             return SpanExportResult.FAILURE
-        try:
-            redacted = []
-            redact = self._scrubber.redact
-            for span in spans:
-                if self._gate.closed:
-                    return SpanExportResult.FAILURE
-                try:
-                    redacted.append(redact(span))
-                except Exception:
-                    self._redactor.count("error", _SIGNAL)
-                    _log.debug("dropped a span that could not be redacted", exc_info=True)
-        finally:
-            self._gate.leave()
         return self._inner.export(redacted)
 
     def shutdown(self) -> None:
