@@ -80,20 +80,17 @@ class _Channel:
         return True
 
 
-class _SpanExporter(SpanExporter):
-    """An upstream OTLP/HTTP span exporter whose batches are encoded by :class:`SpanEncoder`."""
+class _Encoding:
+    """What both encoding exporters share: the upstream exporter, its channel, an encoder."""
 
-    def __init__(self, upstream: SpanExporter) -> None:
+    def __init__(self, upstream: Any, encoder: SpanEncoder | LogEncoder) -> None:
         self.upstream = upstream
+        self.encoder = encoder
         self._channel = _Channel(upstream)
-        self.encoder = SpanEncoder()
-        self._encode = self.encoder.encode
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Encode and send through the upstream exporter's client."""
-        if self._channel.send(spans, self._encode):
-            return SpanExportResult.SUCCESS
-        return SpanExportResult.FAILURE
+    def sent(self, batch: Sequence[Any]) -> bool:
+        """Encode ``batch`` and send it through the upstream exporter's client."""
+        return self._channel.send(batch, self.encoder.encode)
 
     def shutdown(self) -> None:
         """Shut down the upstream exporter."""
@@ -101,31 +98,29 @@ class _SpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the upstream exporter."""
-        return self.upstream.force_flush(timeout_millis)
+        return bool(self.upstream.force_flush(timeout_millis))
 
 
-class _LogExporter(LogRecordExporter):
+class _SpanExporter(_Encoding, SpanExporter):
+    """An upstream OTLP/HTTP span exporter whose batches are encoded by :class:`SpanEncoder`."""
+
+    def __init__(self, upstream: SpanExporter) -> None:
+        super().__init__(upstream, SpanEncoder())
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Encode and send through the upstream exporter's client."""
+        return SpanExportResult.SUCCESS if self.sent(spans) else SpanExportResult.FAILURE
+
+
+class _LogExporter(_Encoding, LogRecordExporter):
     """An upstream OTLP/HTTP log exporter whose batches are encoded by :class:`LogEncoder`."""
 
     def __init__(self, upstream: LogRecordExporter) -> None:
-        self.upstream = upstream
-        self._channel = _Channel(upstream)
-        self.encoder = LogEncoder()
-        self._encode = self.encoder.encode
+        super().__init__(upstream, LogEncoder())
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Encode and send through the upstream exporter's client."""
-        if self._channel.send(batch, self._encode):
-            return LogRecordExportResult.SUCCESS
-        return LogRecordExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        """Shut down the upstream exporter."""
-        self.upstream.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flush the upstream exporter."""
-        return self.upstream.force_flush(timeout_millis)
+        return LogRecordExportResult.SUCCESS if self.sent(batch) else LogRecordExportResult.FAILURE
 
 
 def faster(exporter: Any) -> Any:
