@@ -41,6 +41,7 @@ from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
 from crocotel.runtime import RuntimeMetrics, start_system_metrics, stop_system_metrics
 from crocotel.server import PortInUseError, TelemetryServer, health_route, metrics_route
+from crocotel.spans import LeanTracerProvider
 
 __all__ = ["Telemetry", "configure", "current", "reset_telemetry"]
 
@@ -397,7 +398,7 @@ def _observe_redactions(provider: MeterProvider, redactor: Redactor) -> None:
 def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
     s = t.settings
     assert t.meter_provider is not None
-    provider = TracerProvider(
+    provider = LeanTracerProvider(
         sampler=_sampler(s), resource=resource, shutdown_on_exit=False, meter_provider=_HOT_PATH_METERS
     )
     exporters: list[SpanExporter] = []

@@ -1,0 +1,237 @@
+"""Spans that cost less to make: the SDK's span class, built without what most spans never use.
+
+An SDK span allocates, on top of itself and its attributes, a bounded list with a deque
+and a lock for its events and another for its links, most of them empty for its whole
+life, and at its end a second read-only copy of itself for the processors. A bot keeps a
+few spans open per update in flight; each of those objects is one more for the garbage
+collector to scan and promote, and collections come sooner. Here a span gets its event and
+link lists when the first event or link arrives, and the processors get the ended span
+itself (nothing can change it once ended). Same class hierarchy, same limits, same
+behaviour; only the construction differs.
+
+The SDK's ``start_span`` is followed step for step; the lean path is used only when the
+installed SDK has the shape it was written against (checked once, at import) and falls
+back to the SDK's own path otherwise, and for any tracer that is not the SDK's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Sequence
+from time import time_ns
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, Tracer, TracerProvider, _Span
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+from opentelemetry.util import types
+
+__all__ = ["LeanTracerProvider"]
+
+_logger = logging.getLogger(__name__)
+_UNSET = Status(StatusCode.UNSET)
+_NOTHING: tuple[Any, ...] = ()
+
+_SPAN_INIT = [
+    *("self", "name", "context", "parent", "sampler", "trace_config", "resource", "attributes"),
+    *("events", "links", "kind", "span_processor", "instrumentation_info", "record_exception"),
+    *("set_status_on_exception", "limits", "instrumentation_scope", "record_end_metrics"),
+]
+_SPAN_METHODS = ("_new_events", "_new_links", "_readable_span", "_add_event", "_add_link")
+_TRACER_FIELDS = (
+    "sampler",
+    "resource",
+    "span_processor",
+    "id_generator",
+    "instrumentation_info",
+    "_span_limits",
+    "_instrumentation_scope",
+    "_tracer_metrics",
+    "_tracer_config",
+)
+
+
+def _sdk_supported() -> bool:
+    """Whether the installed SDK builds spans and tracers the way this module follows."""
+    try:
+        params = list(inspect.signature(_Span.__init__).parameters)
+        tracer_params = set(inspect.signature(Tracer.__init__).parameters)
+    except (TypeError, ValueError):
+        return False
+    return (
+        params == _SPAN_INIT
+        and {"sampler", "span_processor", "id_generator", "span_limits"} <= tracer_params
+        and all(
+            hasattr(_Span, name) for name in ("_new_events", "_new_links", "_readable_span", "_add_event")
+        )
+    )
+
+
+SUPPORTED = _sdk_supported()
+
+
+class _LeanSpan(_Span):
+    """An SDK span whose event and link lists are made on first use and which ends without a copy."""
+
+    def __init__(
+        self,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        tracer: Tracer,
+        attributes: types.Attributes,
+        kind: SpanKind,
+        record_exception: bool,
+        set_status_on_exception: bool,
+        record_end_metrics: Any,
+    ) -> None:
+        limits = tracer._span_limits
+        self._name = name
+        self._context = context
+        self._kind = kind
+        self._instrumentation_info = tracer.instrumentation_info
+        self._instrumentation_scope = tracer._instrumentation_scope
+        self._parent = parent
+        self._start_time = None
+        self._end_time = None
+        self._resource = tracer.resource
+        self._status = _UNSET
+        self._sampler = tracer.sampler
+        self._trace_config = None
+        self._record_exception = record_exception
+        self._set_status_on_exception = set_status_on_exception
+        self._span_processor = tracer.span_processor
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._attributes = BoundedAttributes(
+            limits.max_span_attributes,
+            attributes,
+            immutable=False,
+            max_value_len=limits.max_span_attribute_length,
+        )
+        self._events = _NOTHING
+        self._links = _NOTHING
+        self._record_end_metrics = record_end_metrics
+
+    def _add_event(self, event: Event) -> None:
+        with self._lock:
+            if self._end_time is None:
+                events = self._events
+                if not isinstance(events, BoundedList):
+                    events = self._events = BoundedList(self._limits.max_events)
+                events.append(event)
+                return
+        _logger.warning("Tried calling _add_event on an ended span.")
+
+    def _add_link(self, link: Link) -> None:
+        with self._lock:
+            if self._end_time is None:
+                links = self._links
+                if not isinstance(links, BoundedList):
+                    links = self._links = BoundedList(self._limits.max_links)
+                links.append(link)
+                return
+        _logger.warning("Tried calling _add_link on an ended span.")
+
+    def end(self, end_time: int | None = None) -> None:
+        """End the span and hand it to the processors as it is: once ended it no longer changes."""
+        with self._lock:
+            if self._start_time is None:
+                raise RuntimeError("Calling end() on a not started span.")
+            if self._end_time is not None:
+                _logger.warning("Calling end() on an ended span.")
+                return
+            self._end_time = end_time if end_time is not None else time_ns()
+            self._attributes._immutable = True  # type: ignore[union-attr]
+        if self._record_end_metrics:
+            self._record_end_metrics()
+        self._span_processor._on_ending(self)
+        self._span_processor.on_end(self)
+
+
+class _LeanTracer(Tracer):
+    """The SDK tracer, making :class:`_LeanSpan` for every recording span."""
+
+    def start_span(
+        self,
+        name: str,
+        context: context_api.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace_api.Span:
+        """Start a span as the SDK does, only cheaper to build."""
+        if not self._is_enabled():
+            return super().start_span(
+                name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+            )
+        links = links or ()
+        parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+        if parent is not None and not isinstance(parent, SpanContext):
+            raise TypeError("parent_span_context must be a SpanContext or None.")
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = self.id_generator.generate_trace_id()
+            random_trace_id = self.id_generator.is_trace_id_random()
+        else:
+            trace_id = parent.trace_id
+            random_trace_id = parent.trace_flags.random_trace_id
+        sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        is_sampled: bool = sampled.decision.is_sampled()  # type: ignore[no-untyped-call]
+        flags = TraceFlags.SAMPLED if is_sampled else TraceFlags.DEFAULT
+        if random_trace_id:
+            flags |= TraceFlags.RANDOM_TRACE_ID
+        span_context = SpanContext(
+            trace_id,
+            self.id_generator.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(flags),
+            trace_state=sampled.trace_state,
+        )
+        record_end_metrics = self._tracer_metrics.start_span(parent, sampled.decision)
+        if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]
+            return trace_api.NonRecordingSpan(context=span_context)
+        span = _LeanSpan(
+            name,
+            span_context,
+            parent,
+            self,
+            sampled.attributes,
+            kind,
+            record_exception,
+            set_status_on_exception,
+            record_end_metrics,
+        )
+        if links:
+            span._links = span._new_links(links)
+        span._start_time = start_time if start_time is not None else time_ns()
+        self.span_processor.on_start(span, parent_context=context)
+        return span
+
+
+class LeanTracerProvider(TracerProvider):
+    """The SDK's tracer provider whose tracers make lean spans (when the installed SDK allows it)."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: types.Attributes = None,
+    ) -> trace_api.Tracer:
+        """The SDK's tracer for this scope, set to make lean spans."""
+        tracer = super().get_tracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
+        if SUPPORTED and type(tracer) is Tracer and all(hasattr(tracer, name) for name in _TRACER_FIELDS):
+            tracer.__class__ = _LeanTracer  # same fields, one method more: the provider keeps this object
+        return tracer

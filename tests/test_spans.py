@@ -1,0 +1,170 @@
+"""Lean spans against the SDK's: the same calls give the same exported spans, and ended spans stay ended."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, TraceIdRatioBased
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from crocotel.spans import SUPPORTED, LeanTracerProvider
+
+Scenario = Callable[[trace.Tracer], None]
+REMOTE = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+
+def plain(tracer: trace.Tracer) -> None:
+    with tracer.start_as_current_span("update", kind=SpanKind.CONSUMER, attributes={"a": 1, "b": "x"}):
+        with tracer.start_as_current_span("handler") as handler:
+            handler.set_attribute("code.function.name", "echo")
+            handler.set_attributes({"n": 2.5, "list": [1, 2], "flag": True})
+        span = tracer.start_span("sendMessage", kind=SpanKind.CLIENT)
+        span.update_name("sendMessage!")
+        span.set_status(Status(StatusCode.OK))
+        span.end()
+
+
+def events_and_links(tracer: trace.Tracer) -> None:
+    span = tracer.start_span("linked", links=[Link(REMOTE, {"why": "delivered"})])
+    span.add_event("first", {"k": "v"})
+    span.add_link(REMOTE, {"added": True})
+    span.end()
+    later = tracer.start_span("late link")
+    later.add_link(REMOTE)
+    later.end()
+
+
+def exception(tracer: trace.Tracer) -> None:
+    with pytest.raises(ValueError), tracer.start_as_current_span("fails"):
+        raise ValueError("boom")
+    span = tracer.start_span("recorded")
+    span.record_exception(KeyError("k"), {"extra": 1})
+    span.set_status(StatusCode.ERROR, "bad")
+    span.end()
+
+
+def over_limits(tracer: trace.Tracer) -> None:
+    span = tracer.start_span("many", attributes={f"k{i}": "v" * 50 for i in range(5)})
+    for i in range(5):
+        span.add_event(f"e{i}")
+        span.add_link(REMOTE, {"i": i})
+    span.end()
+
+
+def after_end(tracer: trace.Tracer) -> None:
+    span = tracer.start_span("ended", attributes={"kept": 1})
+    span.end()
+    span.set_attribute("late", 1)
+    span.add_event("late")
+    span.add_link(REMOTE)
+    span.set_status(StatusCode.ERROR)
+    span.update_name("renamed")
+    span.end()
+
+
+def remote_parent(tracer: trace.Tracer) -> None:
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE))
+    tracer.start_span("child of remote", parent, SpanKind.SERVER).end()
+
+
+SCENARIOS = [plain, events_and_links, exception, over_limits, after_end, remote_parent]
+LIMITS = SpanLimits(max_span_attributes=3, max_events=2, max_links=2, max_attribute_length=20)
+
+
+def run(provider_class: type[TracerProvider], scenario: Scenario, **options: Any) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = provider_class(resource=Resource({"service.name": "bot"}), **options)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    scenario(provider.get_tracer("crocotel.test", "1.0"))
+    return list(exporter.get_finished_spans())
+
+
+def comparable(spans: list[ReadableSpan]) -> ExportTraceServiceRequest:
+    """The spans as the SDK encodes them, with ids and times (random in each run) cleared."""
+    message = encode_spans(spans)
+    ids: dict[bytes, bytes] = {}
+    for resource in message.resource_spans:
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                for field in ("span_id", "parent_span_id", "trace_id"):
+                    value = getattr(span, field)
+                    if value and value not in (
+                        REMOTE.span_id.to_bytes(8, "big"),
+                        REMOTE.trace_id.to_bytes(16, "big"),
+                    ):
+                        setattr(span, field, ids.setdefault(value, bytes([len(ids) + 1]) * len(value)))
+                span.start_time_unix_nano = span.end_time_unix_nano = 1
+                for event in span.events:
+                    event.time_unix_nano = 1
+                    for attribute in event.attributes:
+                        if attribute.key == "exception.stacktrace":
+                            attribute.value.string_value = "trace"
+    return message
+
+
+pytestmark = pytest.mark.skipif(
+    not SUPPORTED, reason="the installed SDK builds spans differently: lean spans are off"
+)
+
+
+@pytest.mark.parametrize("limits", [None, LIMITS], ids=["default limits", "tight limits"])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_lean_spans_export_what_sdk_spans_export(scenario: Scenario, limits: SpanLimits | None) -> None:
+    options = {"span_limits": limits} if limits else {}
+    sdk = run(TracerProvider, scenario, **options)
+    lean = run(LeanTracerProvider, scenario, **options)
+    assert sdk, "the scenario made no span"
+    assert comparable(lean) == comparable(sdk)
+    assert [s.dropped_attributes for s in lean] == [s.dropped_attributes for s in sdk]
+    assert [s.dropped_events for s in lean] == [s.dropped_events for s in sdk]
+    assert [s.dropped_links for s in lean] == [s.dropped_links for s in sdk]
+    assert [s.to_json() for s in lean] != [], "to_json works on lean spans"
+
+
+def test_lean_spans_are_sdk_spans_and_immutable_once_ended(caplog: pytest.LogCaptureFixture) -> None:
+    [span] = run(LeanTracerProvider, after_end)
+    assert isinstance(span, SdkSpan) and isinstance(span, ReadableSpan)
+    assert span.name == "ended" and dict(span.attributes or {}) == {"kept": 1}
+    assert span.events == () and span.links == () and span.status.status_code is StatusCode.UNSET
+    with pytest.raises(TypeError):
+        span.attributes["new"] = 1  # type: ignore[index]
+    with caplog.at_level(logging.WARNING):
+        run(LeanTracerProvider, after_end)
+    assert "ended span" in caplog.text
+
+
+def test_samplers_and_tracer_config_are_honoured() -> None:
+    assert run(LeanTracerProvider, plain, sampler=ALWAYS_OFF) == []
+    ratio = run(
+        LeanTracerProvider,
+        lambda t: [t.start_span(str(i)).end() for i in range(400)],
+        sampler=TraceIdRatioBased(0.5),
+    )
+    assert 100 < len(ratio) < 300
+    provider = LeanTracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("same")
+    assert provider.get_tracer("same") is tracer, "the provider still hands out one tracer per scope"
+    provider._set_tracer_configurator(
+        tracer_configurator=lambda scope: type(tracer._tracer_config)(is_enabled=False)
+    )  # type: ignore[attr-defined]
+    tracer.start_span("off").end()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_unknown_sdk_shape_falls_back_to_sdk_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crocotel.spans.SUPPORTED", False)
+    span = LeanTracerProvider().get_tracer("fallback").start_span("s")
+    assert type(span).__name__ == "_Span" and len(span.links) == 0
