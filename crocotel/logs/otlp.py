@@ -3,8 +3,6 @@
 Trace context travels in the record's own fields (taken from the current context), so the
 record carries no ``otelTraceID``/``trace_id`` attributes that would only repeat it. Records
 from ``opentelemetry.*`` and ``crocotel.*`` loggers, and records made while instrumentation is
-
-__all__ = ["IGNORED_PREFIXES", "OtlpHandler", "ignored", "severity"]
 suppressed (the SDK's export threads do that), are never exported: exporting the exporter's
 own diagnostics would feed the pipeline back into itself.
 """
@@ -23,6 +21,8 @@ from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
 from crocotel.logs.records import state_of
 from crocotel.redaction.logs import mark_redacted
+
+__all__ = ["IGNORED_PREFIXES", "OtlpHandler", "ignored", "severity"]
 
 # Loggers whose records stay out of the pipeline (the logger itself and its children).
 IGNORED_PREFIXES = ("opentelemetry", "crocotel")
