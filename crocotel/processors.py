@@ -73,7 +73,13 @@ class _EncodingSpanProcessor(SpanProcessor):
 
 
 class _EncodingLogProcessor(LogRecordProcessor):
-    """Hands ``batch``'s queue each log record as an :class:`Encoded`, redacted, when emitted."""
+    """Hands ``batch``'s queue each log record as an :class:`Encoded`, redacted, when emitted.
+
+    Reads only the fields every record has, so the logging bridge may hand it a
+    :class:`crocotel.logs.otlp.BridgedRecord` instead of the SDK's record.
+    """
+
+    takes_bridged_records = True
 
     def __init__(
         self,

@@ -66,3 +66,16 @@ _otel_globals._LOGGER_PROVIDER  # type: ignore[attr-defined]
 # functools convention read by inspect and by the guard's own uninstall
 _guarded_init: object
 _guarded_init.__wrapped__  # type: ignore[attr-defined]
+
+# the SDK span's fields and hooks, set and overridden by crocotel.spans (read by the SDK's Span)
+_sdk_span: object
+_sdk_span._context  # type: ignore[attr-defined]
+_sdk_span._kind  # type: ignore[attr-defined]
+_sdk_span._instrumentation_info  # type: ignore[attr-defined]
+_sdk_span._parent  # type: ignore[attr-defined]
+_sdk_span._trace_config  # type: ignore[attr-defined]
+_sdk_span._record_exception  # type: ignore[attr-defined]
+_sdk_span._set_status_on_exception  # type: ignore[attr-defined]
+_sdk_span._add_event  # type: ignore[attr-defined]
+_sdk_span._add_link  # type: ignore[attr-defined]
+_sdk_span._immutable  # type: ignore[attr-defined]

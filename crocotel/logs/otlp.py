@@ -10,24 +10,28 @@ own diagnostics would feed the pipeline back into itself.
 from __future__ import annotations
 
 import logging
+from time import time_ns
+from typing import Any
 
 from opentelemetry._logs import Logger as OtelLogger
 from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import get_current_span
 from opentelemetry.util.types import AnyValue
 
 from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
-from crocotel.logs.records import state_of
+from crocotel.logs.records import RecordState, state_of
 from crocotel.redaction.logs import mark_redacted
 
-__all__ = ["IGNORED_PREFIXES", "OtlpHandler", "ignored", "severity"]
+__all__ = ["IGNORED_PREFIXES", "BridgedRecord", "OtlpHandler", "ignored", "severity"]
 
 # Loggers whose records stay out of the pipeline (the logger itself and its children).
 IGNORED_PREFIXES = ("opentelemetry", "crocotel")
 
 _MAX_CACHED = 4096
+_SCALARS = frozenset((str, int, float, bool))
 _BUCKETS = (
     SeverityNumber.TRACE,
     SeverityNumber.DEBUG,
@@ -61,6 +65,135 @@ def ignored(name: str) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in IGNORED_PREFIXES)
 
 
+def _attributes(record: logging.LogRecord, state: RecordState) -> dict[str, AnyValue]:
+    """The extra fields of ``record`` plus ``code.*`` and ``exception.*``."""
+    attributes: dict[str, AnyValue] = {}
+    for key, value in extras_of(record.__dict__, state.app_ids):
+        if key and value is not None:
+            attributes[key] = plain(value)
+    attributes["code.file.path"] = record.pathname
+    attributes["code.function.name"] = record.funcName
+    attributes["code.line.number"] = record.lineno
+    if state.exception is not None:
+        kind, message, trace = state.exception
+        attributes["exception.type"] = kind
+        attributes["exception.message"] = message
+        attributes["exception.stacktrace"] = trace
+    return attributes
+
+
+class _Route:
+    """Where one SDK logger's records go: straight to its processors when every one of them takes
+    a :class:`BridgedRecord`, else through the SDK logger.
+
+    crocotel's encoding processors (:mod:`crocotel.processors`) check and encode a record as it
+    arrives; handing them a bridged record skips the SDK's API record and its writable copy with
+    bounded attributes (two objects and a validation pass per record). The route is rebuilt when
+    the logger's processors, configuration or resource change (three identity tests per record),
+    so a processor added later or a logger turned off sends records the SDK's way again.
+    """
+
+    __slots__ = (
+        "config",
+        "limits",
+        "logger",
+        "max_attributes",
+        "metrics",
+        "processors",
+        "resource",
+        "scope",
+        "usable",
+    )
+
+    def __init__(self, logger: Any) -> None:
+        self.logger = logger
+        self.processors: Any = _processors_of(logger)
+        self.config = getattr(logger, "_logger_config", None)
+        self.resource = getattr(logger, "_resource", None)
+        self.scope = getattr(logger, "_instrumentation_scope", None)
+        self.metrics: Any = getattr(logger, "_logger_metrics", None)
+        self.limits = getattr(logger, "_log_record_limits", None)
+        limit = getattr(self.limits, "max_log_record_attributes", -1)
+        self.max_attributes = (1 << 30) if limit is None else limit
+        self.usable = bool(
+            self.processors
+            and all(getattr(p, "takes_bridged_records", False) for p in self.processors)
+            and getattr(self.config, "is_enabled", False)
+            and self.metrics is not None
+            and self.resource is not None
+            and getattr(self.limits, "max_log_record_attribute_length", 0) is None  # else: values to cut
+        )
+
+    def fresh(self) -> bool:
+        """Whether the logger still has the processors, configuration and resource seen here."""
+        logger = self.logger
+        return (
+            _processors_of(logger) is self.processors
+            and getattr(logger, "_logger_config", None) is self.config
+            and getattr(logger, "_resource", None) is self.resource
+        )
+
+
+def _processors_of(logger: Any) -> Any:
+    """The SDK logger's processors (a tuple the provider replaces when one is added)."""
+    return getattr(getattr(logger, "_multi_log_record_processor", None), "_log_record_processors", None)
+
+
+class BridgedRecord:
+    """A log record as crocotel's processors read it: the fields of the SDK's readable record and
+    of its API record in one small object (``log_record`` is itself). Made from an already
+    redacted stdlib record, hence marked so (:func:`crocotel.redaction.logs.mark_redacted`)."""
+
+    __slots__ = (
+        "_crocotel_redacted",
+        "attributes",
+        "body",
+        "instrumentation_scope",
+        "limits",
+        "observed_timestamp",
+        "resource",
+        "severity_number",
+        "severity_text",
+        "span_id",
+        "timestamp",
+        "trace_flags",
+        "trace_id",
+    )
+    dropped_attributes = 0
+    event_name = None
+    context = None
+    exception = None
+
+    def __init__(
+        self,
+        timestamp: int,
+        severity_number: SeverityNumber,
+        severity_text: str,
+        body: AnyValue,
+        attributes: dict[str, AnyValue],
+        span_context: Any,
+        route: _Route,
+    ) -> None:
+        self.timestamp = timestamp
+        self.observed_timestamp = time_ns()
+        self.severity_number = severity_number
+        self.severity_text = severity_text
+        self.body = body
+        self.attributes = attributes
+        self.trace_id = span_context.trace_id
+        self.span_id = span_context.span_id
+        self.trace_flags = span_context.trace_flags
+        self.resource = route.resource
+        self.instrumentation_scope = route.scope
+        self.limits = route.limits
+        mark_redacted(self)  # type: ignore[arg-type]
+
+    @property
+    def log_record(self) -> BridgedRecord:
+        """The record itself: it holds the API record's fields too."""
+        return self
+
+
 class OtlpHandler(logging.Handler):
     """Emits records on a ``LoggerProvider``: body = the message, attributes = the extra fields
     plus ``code.*`` and ``exception.*``, severity mapped, trace context native.
@@ -85,6 +218,7 @@ class OtlpHandler(logging.Handler):
         self.logger_provider = logger_provider
         self._loggers: dict[str, OtelLogger | None] = {}
         self._severities: dict[int, SeverityNumber] = {}
+        self._routes: dict[OtelLogger, _Route] = {}
         self._failed = False
 
     def _logger(self, name: str) -> OtelLogger | None:
@@ -108,38 +242,63 @@ class OtlpHandler(logging.Handler):
             logger = self._logger(record.name)
             if logger is None or not is_instrumentation_enabled():
                 return
+            route = self._route(logger)
+            if route.usable:
+                bridged = self._bridged(record, route)
+                if bridged is not None:
+                    route.metrics.emit_log()
+                    for processor in route.processors:
+                        processor.on_emit(bridged)
+                    return
             logger.emit(self.translate(record))
         except Exception:
             self._report_failure()
 
+    def _route(self, logger: OtelLogger) -> _Route:
+        route = self._routes.get(logger)
+        if route is None or not route.fresh():
+            route = _Route(logger)
+            if len(self._routes) < _MAX_CACHED:
+                self._routes[logger] = route
+        return route
+
     def translate(self, record: logging.LogRecord) -> LogRecord:
         """The OpenTelemetry log record for ``record`` (trace context from the current context)."""
         state = state_of(record)
-        attributes: dict[str, AnyValue] = {}
-        for key, value in extras_of(record.__dict__, state.app_ids):
-            if key and value is not None:
-                attributes[key] = plain(value)
-        attributes["code.file.path"] = record.pathname
-        attributes["code.function.name"] = record.funcName
-        attributes["code.line.number"] = record.lineno
-        if state.exception is not None:
-            kind, message, trace = state.exception
-            attributes["exception.type"] = kind
-            attributes["exception.message"] = message
-            attributes["exception.stacktrace"] = trace
-        levelno = record.levelno
-        number = self._severities.get(levelno)
-        if number is None:
-            number = self._severities[levelno] = severity(levelno)
         translated = LogRecord(
             timestamp=int(record.created * 1e9),
-            severity_number=number,
+            severity_number=self._severity(record.levelno),
             severity_text=_SEVERITY_TEXT.get(record.levelname, record.levelname),
             body=state.message(record),
-            attributes=attributes,
+            attributes=_attributes(record, state),
         )
         mark_redacted(translated)
         return translated
+
+    def _severity(self, levelno: int) -> SeverityNumber:
+        number = self._severities.get(levelno)
+        if number is None:
+            number = self._severities[levelno] = severity(levelno)
+        return number
+
+    def _bridged(self, record: logging.LogRecord, route: _Route) -> BridgedRecord | None:
+        """``record`` ready for crocotel's processors, or None when only the SDK can take it."""
+        state = state_of(record)
+        attributes = _attributes(record, state)
+        if len(attributes) > route.max_attributes or not all(
+            value.__class__ in _SCALARS for value in attributes.values()
+        ):
+            return None  # limits or nested values: the SDK's record applies and cleans them
+        span_context = get_current_span().get_span_context()
+        return BridgedRecord(
+            int(record.created * 1e9),
+            self._severity(record.levelno),
+            _SEVERITY_TEXT.get(record.levelname, record.levelname),
+            state.message(record),
+            attributes,
+            span_context,
+            route,
+        )
 
     def _report_failure(self) -> None:
         """Say once, through the ``crocotel.logs`` logger (never exported), that records are lost."""
