@@ -114,6 +114,7 @@ class Redactor:
         self._clean: set[str] = set()
         self._clean_digits: set[str] = set()
         self._generation = 0
+        self._sealed = False
 
     # -- text -------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class Redactor:
                     return self.text(_to_str(value), signal)
             elif value in self._clean or value in self._clean_digits:
                 return value
+            if self._sealed:  # shutdown gave up: no thread may enter RE2 now (see seal)
+                return value if len(value) < _MIN_LENGTH else ERROR
             generation = self._generation
             try:
                 data = value.encode("utf-8")
@@ -157,6 +160,16 @@ class Redactor:
         except Exception:
             self.count("error", signal)
             return ERROR
+
+    def seal(self) -> None:
+        """Withhold from now on every text that would need a scan, instead of scanning it.
+
+        Called when shutdown's deadline has passed and the interpreter is about to finalize: a
+        thread inside RE2's C++ code at that moment (an export thread logging a retry warning,
+        say) is torn down through C++ frames and aborts the process. Texts already known clean
+        still pass; the rest become ``[REDACTED:error]``, which leaks nothing.
+        """
+        self._sealed = True
 
     def _remember_clean(self, value: str, digits: bool, generation: int) -> None:
         """Cache a clean short string (bounded; the digits set only if no phone was learnt meanwhile)."""

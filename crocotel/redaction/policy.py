@@ -55,8 +55,11 @@ class Redaction:
         """Drop every later export batch and wait up to ``timeout`` s for those being redacted.
 
         Called when shutdown's deadline has passed: export threads still draining a queue must
-        not be inside the engine's native code when the interpreter finalizes (see ExportGate).
+        not be inside the engine's native code when the interpreter finalizes (see ExportGate),
+        and neither may any other thread (a log record redacted on its way out, see
+        :meth:`Redactor.seal`).
         """
+        self.engine.seal()
         return self._gate.close(timeout)
 
     def wrap_registry(self, registry: Any) -> Any:
