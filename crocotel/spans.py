@@ -5,7 +5,8 @@ and a lock for its events and another for its links, most of them empty for its 
 life, and at its end a second read-only copy of itself for the processors. A bot keeps a
 few spans open per update in flight; each of those objects is one more for the garbage
 collector to scan and promote, and collections come sooner. Here a span gets its event and
-link lists when the first event or link arrives, and the processors get the ended span
+link lists when the first event or link is added (links given at start, such as a polled
+update's link to its getUpdates call, stay a tuple), and the processors get the ended span
 itself (nothing can change it once ended). Same class hierarchy, same limits, same
 behaviour; only the construction differs.
 
@@ -21,12 +22,13 @@ import logging
 import threading
 from collections.abc import Sequence
 from time import time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, Tracer, TracerProvider, _Span
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import Event, SpanLimits, Tracer, TracerProvider
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -37,6 +39,12 @@ __all__ = ["LeanTracerProvider"]
 _logger = logging.getLogger(__name__)
 _UNSET = Status(StatusCode.UNSET)
 _NOTHING: tuple[Any, ...] = ()
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import _is_valid_link, _Span
+else:  # private in the SDK: a release without them turns lean spans off, not crocotel
+    _Span = getattr(sdk_trace, "_Span", sdk_trace.Span)
+    _is_valid_link = getattr(sdk_trace, "_is_valid_link", None)
 
 _SPAN_INIT = [
     *("self", "name", "context", "parent", "sampler", "trace_config", "resource", "attributes"),
@@ -65,7 +73,9 @@ def _sdk_supported() -> bool:
     except (TypeError, ValueError):
         return False
     return (
-        params == _SPAN_INIT
+        _Span is not sdk_trace.Span
+        and callable(_is_valid_link)
+        and params == _SPAN_INIT
         and {"sampler", "span_processor", "id_generator", "span_limits"} <= tracer_params
         and all(
             hasattr(_Span, name) for name in ("_new_events", "_new_links", "_readable_span", "_add_event")
@@ -115,8 +125,8 @@ class _LeanSpan(_Span):
             immutable=False,
             max_value_len=limits.max_span_attribute_length,
         )
-        self._events = _NOTHING
-        self._links = _NOTHING
+        self._events: Any = _NOTHING
+        self._links: Any = _NOTHING
         self._record_end_metrics = record_end_metrics
 
     def _add_event(self, event: Event) -> None:
@@ -134,7 +144,7 @@ class _LeanSpan(_Span):
             if self._end_time is None:
                 links = self._links
                 if not isinstance(links, BoundedList):
-                    links = self._links = BoundedList(self._limits.max_links)
+                    links = self._links = BoundedList.from_seq(self._limits.max_links, links)
                 links.append(link)
                 return
         _logger.warning("Tried calling _add_link on an ended span.")
@@ -153,6 +163,25 @@ class _LeanSpan(_Span):
             self._record_end_metrics()
         self._span_processor._on_ending(self)
         self._span_processor.on_end(self)
+
+
+def _start_links(links: Sequence[Link], limits: SpanLimits) -> Sequence[Link]:
+    """A span's links at start, as the SDK keeps them: invalid ones left out, attributes frozen
+    and bounded; a plain tuple unless the limit drops some (a polled update has one link)."""
+    valid = []
+    for link in links:
+        if link and _is_valid_link(link.context, link.attributes):
+            if link.attributes:  # None stays None: exported the same as an empty set
+                link._attributes = BoundedAttributes(
+                    limits.max_link_attributes,
+                    link.attributes,
+                    max_value_len=limits.max_attribute_length,
+                    immutable=True,
+                )
+            valid.append(link)
+    if limits.max_links is not None and len(valid) > limits.max_links:
+        return BoundedList.from_seq(limits.max_links, valid)
+    return tuple(valid)
 
 
 class _LeanTracer(Tracer):
@@ -212,7 +241,7 @@ class _LeanTracer(Tracer):
             record_end_metrics,
         )
         if links:
-            span._links = span._new_links(links)
+            span._links = _start_links(links, self._span_limits)
         span._start_time = start_time if start_time is not None else time_ns()
         self.span_processor.on_start(span, parent_context=context)
         return span

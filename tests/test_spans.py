@@ -45,6 +45,16 @@ def events_and_links(tracer: trace.Tracer) -> None:
     later.end()
 
 
+def links_at_start(tracer: trace.Tracer) -> None:
+    invalid = trace.INVALID_SPAN_CONTEXT
+    links = [Link(REMOTE), Link(invalid), Link(invalid, {"kept": "for its attributes"})]
+    links += [Link(REMOTE, {"i": i}) for i in range(4)]
+    tracer.start_span("many links", links=links).end()
+    span = tracer.start_span("polled update", links=[Link(REMOTE)])
+    span.add_link(REMOTE, {"after": True})
+    span.end()
+
+
 def exception(tracer: trace.Tracer) -> None:
     with pytest.raises(ValueError), tracer.start_as_current_span("fails"):
         raise ValueError("boom")
@@ -78,7 +88,7 @@ def remote_parent(tracer: trace.Tracer) -> None:
     tracer.start_span("child of remote", parent, SpanKind.SERVER).end()
 
 
-SCENARIOS = [plain, events_and_links, exception, over_limits, after_end, remote_parent]
+SCENARIOS = [plain, events_and_links, links_at_start, exception, over_limits, after_end, remote_parent]
 LIMITS = SpanLimits(max_span_attributes=3, max_events=2, max_links=2, max_attribute_length=20)
 
 
