@@ -90,6 +90,7 @@ class _Compiled:
 
 
 _COMPILED = _Compiled()
+_MAIN = threading.main_thread()
 _MARKERS = _COMPILED.markers.Match
 
 
@@ -126,7 +127,7 @@ class Redactor:
                     return self.text(_to_str(value), signal)
             elif value in self._clean or value in self._clean_digits:
                 return value
-            if self._sealed:  # shutdown gave up: no thread may enter RE2 now (see seal)
+            if self._sealed and threading.current_thread() is not _MAIN:  # see seal()
                 return value if len(value) < _MIN_LENGTH else ERROR
             generation = self._generation
             try:
@@ -162,12 +163,14 @@ class Redactor:
             return ERROR
 
     def seal(self) -> None:
-        """Withhold from now on every text that would need a scan, instead of scanning it.
+        """From now on, withhold texts that other threads would need scanned, instead of scanning.
 
         Called when shutdown's deadline has passed and the interpreter is about to finalize: a
         thread inside RE2's C++ code at that moment (an export thread logging a retry warning,
-        say) is torn down through C++ frames and aborts the process. Texts already known clean
-        still pass; the rest become ``[REDACTED:error]``, which leaks nothing.
+        say) is torn down through C++ frames and aborts the process. On other threads, texts
+        already known clean still pass and the rest become ``[REDACTED:error]``, which leaks
+        nothing; the main thread, which finalizes and so is never inside RE2 meanwhile, keeps
+        redacting (shutdown's own messages stay readable).
         """
         self._sealed = True
 
