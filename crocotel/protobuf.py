@@ -119,9 +119,12 @@ _SCALARS = (str, int, float, bool)
 _MAX_REMEMBERED_TEXT = 256
 
 
-def _repeats(kind: type, value: Any) -> bool:
+def _repeats(key: str, kind: type, value: Any) -> bool:
     """Whether a scalar is the kind of value that comes again: a short text, a small number, a
-    flag; not an update or chat id, a timestamp or a stack trace, which would fill the memory."""
+    flag; not an identifier (a key ending in ``.id``: an update id is small on a new bot or a
+    test server, and never repeats), a timestamp or a stack trace, which would fill the memory."""
+    if key.endswith(".id"):
+        return False
     if kind is str:
         return len(value) <= _MAX_REMEMBERED_TEXT
     if kind is int:
@@ -143,7 +146,7 @@ class _Attributes:
         out = []
         for key, value in attributes.items():
             kind = value.__class__
-            remembered = kind in _SCALARS and _repeats(kind, value)
+            remembered = kind in _SCALARS and _repeats(key, kind, value)
             if remembered:
                 # the class is part of the key: True == 1 == 1.0 must not share an encoding
                 cache_key = (key, kind, value)

@@ -119,6 +119,23 @@ def test_remembered_encodings_do_not_mix_equal_values_of_other_types(spans: list
     assert values["float_one"].WhichOneof("value") == "double_value"
 
 
+def test_identifiers_are_not_remembered_so_memory_stays_flat() -> None:
+    """A small update id (a new bot, a test server) looks like a count; remembering every one
+    filled the encoder's memory with values that never come again (seen in a soak)."""
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("soak")
+    for update_id in range(1, 3001):
+        attributes = {"telegram.update.id": update_id, "telegram.update.type": "message", "n": 3}
+        tracer.start_span("telegram.update message", attributes=attributes).end()
+    encoder = SpanEncoder()
+    spans = exporter.get_finished_spans()
+    decoded = ExportTraceServiceRequest.FromString(encoder.encode(spans))  # type: ignore[arg-type]
+    assert decoded == sdk_encode_spans(spans)  # type: ignore[arg-type]
+    assert len(encoder.attributes._known) < 10  # the update type and the count, not 3,000 ids
+
+
 def test_values_otlp_cannot_carry_are_left_out() -> None:
     """The SDK's encoder skips them too (with an error log); the rest of the span arrives."""
     provider = TracerProvider()
