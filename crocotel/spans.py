@@ -130,24 +130,22 @@ class _LeanSpan(_Span):
         self._record_end_metrics = record_end_metrics
 
     def _add_event(self, event: Event) -> None:
-        with self._lock:
-            if self._end_time is None:
-                events = self._events
-                if not isinstance(events, BoundedList):
-                    events = self._events = BoundedList(self._limits.max_events)
-                events.append(event)
-                return
-        _logger.warning("Tried calling _add_event on an ended span.")
+        self._append("_events", self._limits.max_events, event, "_add_event")
 
     def _add_link(self, link: Link) -> None:
+        self._append("_links", self._limits.max_links, link, "_add_link")
+
+    def _append(self, field: str, limit: int | None, item: Any, caller: str) -> None:
+        """Add an event or link, making the bounded list on the first one (keeping links from start)."""
         with self._lock:
             if self._end_time is None:
-                links = self._links
-                if not isinstance(links, BoundedList):
-                    links = self._links = BoundedList.from_seq(self._limits.max_links, links)
-                links.append(link)
+                items = getattr(self, field)
+                if not isinstance(items, BoundedList):
+                    items = BoundedList.from_seq(limit, items)
+                    setattr(self, field, items)
+                items.append(item)
                 return
-        _logger.warning("Tried calling _add_link on an ended span.")
+        _logger.warning("Tried calling %s on an ended span.", caller)
 
     def end(self, end_time: int | None = None) -> None:
         """End the span and hand it to the processors as it is: once ended it no longer changes."""
