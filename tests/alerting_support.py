@@ -146,7 +146,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(3)  # how Prometheus or Alertmanager stop is not under test
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)

@@ -107,7 +107,7 @@ def prometheus(target: str, workdir: Path, interval: str = "1s") -> Iterator[Pro
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=3)  # its shutdown is not under test; a slow TSDB close only costs time
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)

@@ -137,7 +137,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
         keep_going = threading.Event()
         keep_going.set()
-        stack.callback(keep_going.clear)
 
         def users() -> None:
             Traffic(api, total=240, rate=40.0).run(keep_going.is_set)  # faults: 409, 429, 403, errors
@@ -150,6 +149,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         traffic = threading.Thread(target=users, daemon=True)
         traffic.start()
         stack.callback(traffic.join, 10)
+        stack.callback(keep_going.clear)  # runs first (callbacks run last in, first out), then the join
 
         def ready() -> list[str]:
             return [q for q in READY_WHEN if not query(prometheus, q)["data"]["result"]]
