@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from crocotel.instrumentation._api_calls import CURRENT_CALL, ApiCalls, Failure
+from crocotel.instrumentation._api_calls import ApiCalls, Failure, current_call
 from crocotel.instrumentation._vocabulary import description_class, error_type
 from crocotel.instrumentation.aiohttp_client import INSTRUMENTATION_MARK
 
@@ -92,7 +92,7 @@ class ApiTracer:
         result type, a few dozen at most.
         """
         status = kwargs.get("status_code", args[2] if len(args) > 2 else None)
-        call = CURRENT_CALL.get()
+        call = current_call()
         if call is not None and isinstance(status, int):
             call.status = status
         try:
@@ -112,7 +112,7 @@ class ApiTracer:
         try:
             bot = args[0] if args else kwargs["bot"]
             method = str((args[1] if len(args) > 1 else kwargs["method"]).__api_method__)
-            call, token = self._calls.start(method, instance.api.api_url(token=bot.token, method=method))
+            call = self._calls.start(method, instance.api.api_url(token=bot.token, method=method))
         except Exception:
             return await wrapped(*args, **kwargs)
         try:
@@ -128,4 +128,4 @@ class ApiTracer:
                 self._calls.succeeded(call)
             return result
         finally:
-            self._calls.close(call, token)
+            self._calls.close(call)

@@ -16,14 +16,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from crocotel import errors
 from crocotel.instrumentation._aiogram_names import names_of
 from crocotel.instrumentation._instruments import TelegramInstruments
-from crocotel.instrumentation._updates import CURRENT, HandlerNames, UpdateState, close_span
+from crocotel.instrumentation._updates import (
+    HandlerNames,
+    UpdateState,
+    close_span,
+    current_update,
+    enter_span,
+)
 from crocotel.instrumentation._vocabulary import ERROR_TYPE, OTHER, UNKNOWN, error_type
 
 __all__ = ["HandlerTracer"]
@@ -59,14 +64,14 @@ class HandlerTracer:
 
     async def call(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Run the handler inside its span; telemetry failures never reach the bot."""
-        state = CURRENT.get()
+        state = current_update()
         if state is None:  # startup and shutdown hooks, or aiogram used without the dispatcher
             return await wrapped(*args, **kwargs)
         try:
             names = self._names(instance, kwargs)
             if names is not None:
                 span = self._tracer.start_span(names.span_name, attributes=names.span_attributes)
-                token = context_api.attach(trace.set_span_in_context(span))
+                token = enter_span(span)
         except Exception:
             names = None
         if names is None:

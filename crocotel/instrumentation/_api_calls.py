@@ -21,17 +21,16 @@ its metrics.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from crocotel.instrumentation._context import DeliveredUpdates, suppressing
+from crocotel.instrumentation._context import SPAN_KEY, SUPPRESS_HTTP, DeliveredUpdates, derive
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
     API_ERROR_CODE,
@@ -43,7 +42,7 @@ from crocotel.instrumentation._vocabulary import (
     http_attributes,
 )
 
-__all__ = ["CURRENT_CALL", "ApiCall", "ApiCalls", "Failure"]
+__all__ = ["ApiCall", "ApiCalls", "Failure", "current_call"]
 
 _MAX_URLS = 512
 
@@ -96,8 +95,13 @@ class ApiCall:
         self.token: Token[context_api.Context] | None = None
 
 
-CURRENT_CALL: ContextVar[ApiCall | None] = ContextVar("crocotel_bot_api_call", default=None)
-"""The call in flight, for the library's HTTP layer to report the status code into."""
+_CALL_KEY = context_api.create_key("crocotel-bot-api-call")
+
+
+def current_call() -> ApiCall | None:
+    """The call in flight, for the library's HTTP layer to report the status code into."""
+    call = context_api.get_current().get(_CALL_KEY)
+    return call if isinstance(call, ApiCall) else None
 
 
 class ApiCalls:
@@ -117,8 +121,12 @@ class ApiCalls:
         self._methods = Capped(256)
         self._attributes: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def start(self, method: str, url: str) -> tuple[ApiCall, Token[ApiCall | None]]:
-        """Begin a call to ``url`` (token included; it never leaves this function)."""
+    def start(self, method: str, url: str) -> ApiCall:
+        """Begin a call to ``url`` (token included; it never leaves this function).
+
+        The call's context holds its span, the call itself and HTTP
+        suppression: one context and one switch per call.
+        """
         method = self._methods(method)
         key = (url, method)
         attributes = self._attributes.get(key)
@@ -126,14 +134,16 @@ class ApiCalls:
             if len(self._attributes) >= _MAX_URLS:
                 self._attributes.clear()
             attributes = self._attributes[key] = http_attributes(url, method)
-        span = None
         parent = context_api.get_current()
         if method != GET_UPDATES or self._trace_polls:
             span = self._tracer.start_span(method, parent, SpanKind.CLIENT, attributes)
-            parent = trace.set_span_in_context(span, parent)
-        call = ApiCall(method, attributes, span)
-        call.token = context_api.attach(suppressing(parent))
-        return call, CURRENT_CALL.set(call)
+            call = ApiCall(method, attributes, span)
+            values: dict[str, object] = {SPAN_KEY: span, SUPPRESS_HTTP: True, _CALL_KEY: call}
+        else:
+            call = ApiCall(method, attributes, None)
+            values = {SUPPRESS_HTTP: True, _CALL_KEY: call}
+        call.token = context_api.attach(derive(parent, values))
+        return call
 
     def succeeded(self, call: ApiCall, bot_id: int | None = None, update_ids: Sequence[int] = ()) -> None:
         """The call returned; ``update_ids`` are what a getUpdates delivered."""
@@ -181,10 +191,8 @@ class ApiCalls:
             pass
 
     @staticmethod
-    def close(call: ApiCall, token: Token[ApiCall | None]) -> None:
+    def close(call: ApiCall) -> None:
         """End the span and restore the context, whatever happens."""
-        with contextlib.suppress(ValueError):  # a token from another context: nothing to restore
-            CURRENT_CALL.reset(token)
         try:
             if call.span is not None:
                 call.span.end()

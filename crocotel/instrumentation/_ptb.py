@@ -24,19 +24,19 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from crocotel import errors
-from crocotel.instrumentation._api_calls import CURRENT_CALL, ApiCalls, Failure
+from crocotel.instrumentation._api_calls import ApiCalls, Failure, current_call
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import (
-    CURRENT,
     ROOT,
     HandlerNames,
     UpdateSpans,
     close_span,
+    current_update,
+    enter_span,
     handler_names,
 )
 from crocotel.instrumentation._vocabulary import (
@@ -143,13 +143,13 @@ class PtbTracer:
 
     async def handle_update(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Run the handler inside its span; telemetry failures never reach the bot."""
-        state = CURRENT.get()
+        state = current_update()
         if state is None:  # a handler called outside process_update
             return await wrapped(*args, **kwargs)
         try:
             names = self._names(instance)
             span = self._tracer.start_span(names.span_name, attributes=names.span_attributes)
-            token = context_api.attach(trace.set_span_in_context(span))
+            token = enter_span(span)
         except Exception:
             return await wrapped(*args, **kwargs)
         started = time.perf_counter()
@@ -202,7 +202,7 @@ class PtbTracer:
     async def process_error(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Note that an error handler took the update's exception, or that a job failed."""
         with contextlib.suppress(Exception):
-            state = CURRENT.get()
+            state = current_update()
             if state is not None and instance.error_handlers:
                 state.error_handled = True
             job_span = _JOB.get()
@@ -227,7 +227,7 @@ class PtbTracer:
                 ROOT,
                 attributes={"telegram.job": name, "code.function.name": f"{module}.{qualname}"},
             )
-            token = context_api.attach(trace.set_span_in_context(span))
+            token = enter_span(span)
             job_token = _JOB.set(span)
         except Exception:
             return await wrapped(*args, **kwargs)
@@ -246,7 +246,7 @@ class PtbTracer:
             url = str(args[0] if args else kwargs["url"])
             # a URL without a method (tests, odd base URLs) still names its span
             method = method_of_path(url.partition("?")[0]) or url.rstrip("/").rsplit("/", 1)[-1] or UNKNOWN
-            call, token = self._calls.start(method, url)
+            call = self._calls.start(method, url)
         except Exception:
             return await wrapped(*args, **kwargs)
         try:
@@ -263,13 +263,13 @@ class PtbTracer:
                 self._calls.succeeded(call)
             return result
         finally:
-            self._calls.close(call, token)
+            self._calls.close(call)
 
     async def do_request(self, wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
         """Note the HTTP status of the answer for the call's span."""
         result = await wrapped(*args, **kwargs)
         with contextlib.suppress(Exception):
-            call = CURRENT_CALL.get()
+            call = current_call()
             if call is not None:
                 call.status = int(result[0])
         return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from contextvars import ContextVar, Token
+from contextvars import Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from crocotel import errors
-from crocotel.instrumentation._context import DeliveredUpdates
+from crocotel.instrumentation._context import SPAN_KEY, DeliveredUpdates, derive, with_span
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
     CHAT_TYPES,
@@ -43,7 +43,16 @@ from crocotel.instrumentation._vocabulary import (
 )
 from crocotel.instrumentation._vocabulary import error_type as exception_type
 
-__all__ = ["CURRENT", "ROOT", "HandlerNames", "UpdateScope", "UpdateSpans", "UpdateState", "chat_type_of"]
+__all__ = [
+    "ROOT",
+    "HandlerNames",
+    "UpdateScope",
+    "UpdateSpans",
+    "UpdateState",
+    "chat_type_of",
+    "current_update",
+    "enter_span",
+]
 
 _SPAN_NAMES = {t: f"telegram.update {t}" for t in (*UPDATE_TYPES, UNKNOWN)}
 ROOT = context_api.Context()
@@ -85,20 +94,29 @@ class UpdateState:
         self.exception_recorded = False
 
 
-CURRENT: ContextVar[UpdateState | None] = ContextVar("crocotel_telegram_update", default=None)
+_STATE_KEY = context_api.create_key("crocotel-telegram-update")
+
+
+def current_update() -> UpdateState | None:
+    """The state of the update being processed, None outside an update."""
+    state = context_api.get_current().get(_STATE_KEY)
+    return state if isinstance(state, UpdateState) else None
 
 
 class UpdateScope:
-    """One update being processed: its span, state and the tokens to restore."""
+    """One update being processed: its span, state and the token to restore.
 
-    __slots__ = ("context_token", "span", "started", "state", "state_token", "update_type")
+    The span and the state share one context: one switch per update.
+    """
+
+    __slots__ = ("context_token", "span", "started", "state", "update_type")
 
     def __init__(self, span: trace.Span, update_type: str) -> None:
         self.span = span
         self.update_type = update_type
         self.state = UpdateState()
-        self.context_token = context_api.attach(trace.set_span_in_context(span))
-        self.state_token = CURRENT.set(self.state)
+        current = context_api.get_current()
+        self.context_token = context_api.attach(derive(current, {SPAN_KEY: span, _STATE_KEY: self.state}))
         self.started = time.perf_counter()
 
 
@@ -193,12 +211,7 @@ class UpdateSpans:
 
 def _close(scope: UpdateScope) -> None:
     """End the span and restore the context, whatever happens."""
-    try:
-        scope.span.end()
-    finally:
-        with contextlib.suppress(ValueError):  # a token from another context: nothing to restore
-            CURRENT.reset(scope.state_token)
-        context_api.detach(scope.context_token)  # logs instead of raising
+    close_span(scope.span, scope.context_token)
 
 
 def chat_type_of(event: Any) -> str | None:
@@ -211,6 +224,11 @@ def chat_type_of(event: Any) -> str | None:
         return None
     chat_type = str(getattr(chat_type, "value", chat_type))
     return chat_type if chat_type in CHAT_TYPES else OTHER
+
+
+def enter_span(span: trace.Span) -> Token[context_api.Context]:
+    """Make ``span`` current; ``close_span`` ends it and restores the context."""
+    return context_api.attach(with_span(span))
 
 
 def close_span(span: trace.Span, token: Token[context_api.Context]) -> None:
