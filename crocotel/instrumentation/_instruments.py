@@ -4,8 +4,9 @@ One set per meter provider, so every layer adds to the same series. No
 instrument repeats another's count: a histogram's count is the number of
 updates or calls, so there is no separate counter. Every attribute key is the
 one spans use (see ``_vocabulary``); every value passed in here is already
-bounded. The attribute dicts are cached per combination so the per-update
-path builds none.
+bounded. Each combination of attributes gets one :class:`BoundHistogram`,
+made on first use, so the per-update path builds no attribute dict and the
+SDK hashes none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from crocotel._version import __version__
+from crocotel.bound_metrics import BoundHistogram
 from crocotel.health import BOT
 from crocotel.instrumentation._vocabulary import (
     API_ERROR_CODE,
@@ -71,15 +73,16 @@ class TelegramInstruments:
             "telegram.api.retry_after", unit="s", description="retry_after asked by Telegram (flood control)"
         )
         self.error_types = Capped(64)
-        self._attrs: dict[tuple[Any, ...], Attributes] = {}
+        self._series: dict[tuple[Any, ...], BoundHistogram] = {}
 
-    def _cached(self, key: tuple[Any, ...], build: Attributes) -> Attributes:
-        attrs = self._attrs.get(key)
-        if attrs is None:
-            if len(self._attrs) >= _MAX_COMBINATIONS:
-                self._attrs.clear()
-            attrs = self._attrs[key] = build
-        return attrs
+    def _bound(self, key: tuple[Any, ...], histogram: metrics.Histogram, attrs: Attributes) -> BoundHistogram:
+        """The series of ``histogram`` with ``attrs``, made once per combination (``key``)."""
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= _MAX_COMBINATIONS:
+                self._series.clear()
+            series = self._series[key] = BoundHistogram(histogram, attrs)
+        return series
 
     def _observe_active(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(self.active)]
@@ -93,29 +96,33 @@ class TelegramInstruments:
         """One update and its duration; ``error_type`` only for the ``error`` outcome."""
         self.active -= 1
         error = self.error_types(error_type) if error_type else ""
-        attrs = self._cached(
-            ("u", update_type, outcome, error),
-            {UPDATE_TYPE: update_type, UPDATE_OUTCOME: outcome, ERROR_TYPE: error}
-            if error
-            else {UPDATE_TYPE: update_type, UPDATE_OUTCOME: outcome},
-        )
-        self.update_duration.record(seconds, attrs)
+        key = ("u", update_type, outcome, error)
+        series = self._series.get(key)  # made only for a new combination: this runs on every update
+        if series is None:
+            attrs = {UPDATE_TYPE: update_type, UPDATE_OUTCOME: outcome}
+            if error:
+                attrs[ERROR_TYPE] = error
+            series = self._bound(key, self.update_duration, attrs)
+        series.record(seconds)
 
     def lag(self, update_type: str, seconds: float) -> None:
         """How old the message was when its update started being processed."""
-        attrs = self._cached(("l", update_type), {UPDATE_TYPE: update_type})
-        self.update_lag.record(max(seconds, 0.0), attrs)
+        series = self._series.get(("l", update_type))
+        if series is None:
+            series = self._bound(("l", update_type), self.update_lag, {UPDATE_TYPE: update_type})
+        series.record(max(seconds, 0.0))
 
     def handler(self, handler: str, router: str, seconds: float, error_type: str | None = None) -> None:
         """Time spent in one handler; ``error_type`` when it raised."""
         error = self.error_types(error_type) if error_type else ""
-        attrs = self._cached(
-            ("h", handler, router, error),
-            {HANDLER: handler, ROUTER: router, ERROR_TYPE: error}
-            if error
-            else {HANDLER: handler, ROUTER: router},
-        )
-        self.handler_duration.record(seconds, attrs)
+        key = ("h", handler, router, error)
+        series = self._series.get(key)
+        if series is None:
+            attrs = {HANDLER: handler, ROUTER: router}
+            if error:
+                attrs[ERROR_TYPE] = error
+            series = self._bound(key, self.handler_duration, attrs)
+        series.record(seconds)
 
     def api_call(
         self,
@@ -131,12 +138,12 @@ class TelegramInstruments:
         code = error_code if error_code is not None and 100 <= error_code <= 599 else None
         error = self.error_types(error_type) if error_type else ""
         key = ("a", method, outcome, code, error)
-        attrs = self._attrs.get(key)  # built only for a new combination: this runs on every call
-        if attrs is None:
-            attrs = self._cached(key, _api_attributes(method, outcome, code, error))
-        self.api_duration.record(seconds, attrs)
+        series = self._series.get(key)
+        if series is None:
+            series = self._bound(key, self.api_duration, _api_attributes(method, outcome, code, error))
+        series.record(seconds)
         if retry_after is not None:
-            self.api_retry_after.record(retry_after, self._cached(("r", method), {API_METHOD: method}))
+            self._bound(("r", method), self.api_retry_after, {API_METHOD: method}).record(retry_after)
 
 
 def _api_attributes(method: str, outcome: str, code: int | None, error: str) -> Attributes:

@@ -1,0 +1,109 @@
+"""A histogram bound to one attribute set: each record skips the SDK's per-measurement attribute work.
+
+For every measurement the SDK cleans the attribute dict into a copy, copies it
+again per stream, and hashes it (sorted into nested tuples) to find the
+series; about 60% of a record's cost. crocotel's instruments record into a
+few dozen attribute sets built once, so a :class:`BoundHistogram` finds its
+series through the SDK once and then hands each value straight to them: the
+same aggregation objects, the same exemplar filter and reservoirs, the same
+locks, so what is exported does not change.
+
+Whenever the shortcut cannot be sure of that, a record takes the SDK's own
+path: the first record (which makes the series), a value the SDK would warn
+about, a meter switched off, readers added or removed, a series refused by
+the cardinality limit, or an SDK whose internals are not the ones this was
+written against.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.context import get_current
+from opentelemetry.metrics import Histogram
+
+__all__ = ["BoundHistogram"]
+
+try:
+    from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
+    from opentelemetry.sdk.metrics._internal.measurement import Measurement
+
+    @dataclass(frozen=True)
+    class _Clean(Measurement):
+        """A measurement whose attributes are already clean: no copy at construction."""
+
+        def __post_init__(self) -> None:
+            pass
+
+except ImportError:  # another SDK: every record takes its own path
+    _Clean = None  # type: ignore[assignment, misc]
+
+_SDK_PATH: tuple[Any, ...] = ()
+"""Targets of a series the shortcut cannot reach: every record goes through the SDK."""
+
+
+class BoundHistogram:
+    """``histogram.record(value, attributes)`` with ``attributes`` fixed; never raises."""
+
+    __slots__ = ("_attributes", "_filter", "_histogram", "_resolvable", "_storages", "_targets")
+
+    def __init__(self, histogram: Histogram, attributes: dict[str, Any]) -> None:
+        self._histogram: Any = histogram
+        self._attributes = attributes  # never changed after this: the SDK keeps no copy of it
+        self._storages: object = None
+        self._targets: tuple[Any, ...] = _SDK_PATH
+        self._filter: Any = None
+        self._resolvable = _Clean is not None
+
+    def record(self, value: float) -> None:
+        """Record ``value`` in the bound series."""
+        try:
+            histogram = self._histogram
+            if (
+                self._targets
+                and histogram._measurement_consumer._reader_storages is self._storages
+                and histogram._is_enabled()
+                and 0 <= value < math.inf
+            ):
+                context = get_current()
+                now = time.time_ns()
+                attributes = self._attributes
+                sample = self._filter.should_sample(value, now, attributes, context)
+                measurement = _Clean(value, now, histogram, context, attributes)
+                for aggregation in self._targets:
+                    aggregation.aggregate(measurement, sample)
+                return
+            histogram.record(value, attributes=self._attributes)
+            if self._resolvable:
+                self._resolve()
+        except Exception:  # telemetry must never break the bot
+            pass
+
+    def _resolve(self) -> None:
+        """Find the series the SDK's path has made; any doubt leaves every record on that path."""
+        self._targets = _SDK_PATH
+        try:
+            self._histogram._is_enabled()  # the fast path asks it on every record
+            consumer = self._histogram._measurement_consumer
+            storages = consumer._reader_storages
+            exemplar_filter = consumer._sdk_config.exemplar_filter
+            targets = []
+            for storage in storages.values():
+                for match in storage._get_or_init_view_instrument_match(self._histogram):
+                    keys = match._view._attribute_keys
+                    attributes = self._attributes
+                    if keys is not None:
+                        attributes = {k: v for k, v in attributes.items() if k in keys}
+                    aggregation = dict.get(match._attributes_aggregation, _hash_attributes(attributes))
+                    if aggregation is None:  # refused by the cardinality limit: the SDK path counts it
+                        return
+                    targets.append(aggregation)
+        except Exception:  # not the SDK's histogram, or its internals changed: never try again
+            self._resolvable = False
+            return
+        self._storages = storages
+        self._filter = exemplar_filter
+        self._targets = tuple(targets)
