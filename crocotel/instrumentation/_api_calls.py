@@ -154,12 +154,12 @@ class ApiCalls:
                 return  # an empty poll: no span
             if span is None:
                 span = self._late_span(call)
-            span.set_attribute("http.response.status_code", call.status or 200)
-            span.set_attribute(API_OUTCOME, "ok")
+            attributes: dict[str, Any] = {"http.response.status_code": call.status or 200, API_OUTCOME: "ok"}
             if update_ids:
-                span.set_attribute("telegram.updates.count", len(update_ids))
-                if bot_id is not None:
-                    self._delivered.put(bot_id, list(update_ids), span.get_span_context())
+                attributes["telegram.updates.count"] = len(update_ids)
+            span.set_attributes(attributes)  # one call: the span locks per call
+            if update_ids and bot_id is not None:
+                self._delivered.put(bot_id, list(update_ids), span.get_span_context())
             if call.span is None:
                 span.end()
         except Exception:  # telemetry must never break the bot

@@ -189,17 +189,18 @@ class UpdateSpans:
             elif unhandled and state.handler is None:
                 outcome = "unhandled"
             if span.is_recording():
-                span.set_attribute(UPDATE_OUTCOME, outcome)
+                attributes: dict[str, Any] = {UPDATE_OUTCOME: outcome}  # one call: the span locks per call
                 names = state.handler
                 if names is not None:
-                    span.set_attribute(HANDLER, names.handler)
-                    span.set_attribute(ROUTER, names.router)
+                    attributes[HANDLER] = names.handler
+                    attributes[ROUTER] = names.router
                 if state.command is not None:
-                    span.set_attribute("telegram.command", state.command)
+                    attributes["telegram.command"] = state.command
                 if error_type is not None:
-                    span.set_attribute(ERROR_TYPE, error_type)
-                    span.set_attribute("telegram.error.handled", exc is None and state.error_handled)
+                    attributes[ERROR_TYPE] = error_type
+                    attributes["telegram.error.handled"] = exc is None and state.error_handled
                     span.set_status(Status(StatusCode.ERROR, error_type))
+                span.set_attributes(attributes)
         except Exception:  # telemetry must never break the bot
             pass
         finally:
