@@ -182,6 +182,10 @@ def _start_links(links: Sequence[Link], limits: SpanLimits) -> Sequence[Link]:
     return tuple(valid)
 
 
+_FLAGS = tuple(TraceFlags(value) for value in range(256))
+"""One shared instance per value: the SDK makes a new one per span, an object more for the collector."""
+
+
 class _LeanTracer(Tracer):
     """The SDK tracer, making :class:`_LeanSpan` for every recording span."""
 
@@ -221,7 +225,7 @@ class _LeanTracer(Tracer):
             trace_id,
             self.id_generator.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(flags),
+            trace_flags=_FLAGS[flags],
             trace_state=sampled.trace_state,
         )
         record_end_metrics = self._tracer_metrics.start_span(parent, sampled.decision)
