@@ -8,8 +8,8 @@ For each framework:
    extra) and unpack it;
 2. make a venv under the build cache (``$CROCOTEL_CACHE_DIR`` or ``~/.cache/crocotel``,
    ``framework-suites/<name>-<version>-<key>``; reused while the key, a hash of
-   the install recipe, crocotel's pyproject.toml, the checkout's path and the
-   Python version, is the same):
+   the install recipe, crocotel's pyproject.toml and the Python version, is the
+   same; a checkout at another path only re-points the editable crocotel):
    the framework from its sdist with its test extras, pinned by the
    framework's own lock file (aiogram: ``uv.lock``) or its ``tests`` dependency
    group (python-telegram-bot), crocotel (editable), then
@@ -56,8 +56,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 MODES = ("plain", "plugin", "instrument")
-INSTALL_RECIPE = 1
+INSTALL_RECIPE = 2
 """Part of the cached venvs' key: bump it when :func:`venv` installs differently."""
+CHECKOUT_MARK = ".checkout"
+"""In a venv: the checkout its editable crocotel points to."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,16 +318,21 @@ def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
         f"{INSTALL_RECIPE} {fw.dist} {fw.version} {fw.extras} {fw.group} {fw.harness}".encode(),
         (ROOT / "pyproject.toml").read_bytes(),
         sys.version.encode(),
-        str(ROOT).encode(),
     ):
         digest.update(part)
     where = cache / "venvs" / f"{fw.key}-{fw.version}-{digest.hexdigest()[:12]}"
+    pip = [where / "bin" / "python", "-m", "pip", "install", "--quiet"]
+    checkout = where / CHECKOUT_MARK
     if (where / ".ready").exists():
+        # The key leaves the checkout's path out: a CI clone at a new path re-points the editable
+        # crocotel (seconds) instead of rebuilding the venv and rerunning the plain suites (minutes).
+        if not checkout.exists() or checkout.read_text() != str(ROOT):
+            _run([*pip, "--no-deps", "-e", ROOT], log)
+            checkout.write_text(str(ROOT))
         return where
     for stale in where.parent.glob(f"{fw.key}-*"):  # older keys: bounded cache
         shutil.rmtree(stale, ignore_errors=True)
     _run([sys.executable, "-m", "venv", where], log)
-    pip = [where / "bin" / "python", "-m", "pip", "install", "--quiet"]
     _run([*pip, "--upgrade", "pip"], log)
     requirements = [f"{source}[{','.join(fw.extras)}]", "-e", str(ROOT)]
     constraints = where / "constraints.txt"
@@ -339,6 +346,7 @@ def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
     _run([*pip, "-c", constraints, *requirements], log)
     env = dict(os.environ, PATH=f"{where / 'bin'}{os.pathsep}{os.environ['PATH']}")
     _run([where / "bin" / "opentelemetry-bootstrap", "-a", "install"], log, env=env)
+    checkout.write_text(str(ROOT))
     (where / ".ready").touch()
     return where
 
