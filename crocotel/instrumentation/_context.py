@@ -40,7 +40,7 @@ def derive(parent: context_api.Context, values: dict[str, object]) -> context_ap
 
 def with_span(span: trace.Span) -> context_api.Context:
     """The current context with ``span`` as its current span."""
-    return context_api.Context(context_api.get_current(), **{SPAN_KEY: span})
+    return derive(context_api.get_current(), {SPAN_KEY: span})
 
 
 def http_suppressed() -> bool:

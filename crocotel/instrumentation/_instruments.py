@@ -97,31 +97,24 @@ class TelegramInstruments:
         self.active -= 1
         error = self.error_types(error_type) if error_type else ""
         key = ("u", update_type, outcome, error)
-        series = self._series.get(key)  # made only for a new combination: this runs on every update
-        if series is None:
-            attrs = {UPDATE_TYPE: update_type, UPDATE_OUTCOME: outcome}
-            if error:
-                attrs[ERROR_TYPE] = error
-            series = self._bound(key, self.update_duration, attrs)
+        series = self._series.get(key) or self._bound(  # made once per combination: this runs per update
+            key, self.update_duration, _with_error({UPDATE_TYPE: update_type, UPDATE_OUTCOME: outcome}, error)
+        )
         series.record(seconds)
 
     def lag(self, update_type: str, seconds: float) -> None:
         """How old the message was when its update started being processed."""
-        series = self._series.get(("l", update_type))
-        if series is None:
-            series = self._bound(("l", update_type), self.update_lag, {UPDATE_TYPE: update_type})
+        key = ("l", update_type)
+        series = self._series.get(key) or self._bound(key, self.update_lag, {UPDATE_TYPE: update_type})
         series.record(max(seconds, 0.0))
 
     def handler(self, handler: str, router: str, seconds: float, error_type: str | None = None) -> None:
         """Time spent in one handler; ``error_type`` when it raised."""
         error = self.error_types(error_type) if error_type else ""
         key = ("h", handler, router, error)
-        series = self._series.get(key)
-        if series is None:
-            attrs = {HANDLER: handler, ROUTER: router}
-            if error:
-                attrs[ERROR_TYPE] = error
-            series = self._bound(key, self.handler_duration, attrs)
+        series = self._series.get(key) or self._bound(
+            key, self.handler_duration, _with_error({HANDLER: handler, ROUTER: router}, error)
+        )
         series.record(seconds)
 
     def api_call(
@@ -138,9 +131,9 @@ class TelegramInstruments:
         code = error_code if error_code is not None and 100 <= error_code <= 599 else None
         error = self.error_types(error_type) if error_type else ""
         key = ("a", method, outcome, code, error)
-        series = self._series.get(key)
-        if series is None:
-            series = self._bound(key, self.api_duration, _api_attributes(method, outcome, code, error))
+        series = self._series.get(key) or self._bound(
+            key, self.api_duration, _api_attributes(method, outcome, code, error)
+        )
         series.record(seconds)
         if retry_after is not None:
             self._bound(("r", method), self.api_retry_after, {API_METHOD: method}).record(retry_after)
@@ -150,6 +143,11 @@ def _api_attributes(method: str, outcome: str, code: int | None, error: str) -> 
     attrs: Attributes = {API_METHOD: method, API_OUTCOME: outcome}
     if code is not None:
         attrs[API_ERROR_CODE] = code
+    return _with_error(attrs, error)
+
+
+def _with_error(attrs: Attributes, error: str) -> Attributes:
+    """``attrs`` with ``error.type`` when there is an error (kept out of successful series)."""
     if error:
         attrs[ERROR_TYPE] = error
     return attrs
