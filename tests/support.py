@@ -4,6 +4,7 @@ under ``opentelemetry-instrument``. (Fixtures live in conftest.py; helpers are i
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -14,11 +15,43 @@ BIN = Path(sys.executable).parent
 SPAN_APP = str(REPO / "tests" / "apps" / "span_app.py")
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 when it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port nothing listens on, for a child process to bind later.
+
+    Picked below the ephemeral range: a port the kernel chose for us (bind to 0) is
+    free again once we close it, and any outgoing connection in the meantime (Jaeger,
+    the Collector, a bot) may take it as its source port; the child then fails with
+    "address already in use". Never the same port twice in one test run.
+    """
+    high = min(_ephemeral_floor(), 65536)
+    low = max(1024, high - 20000)
+    for _ in range(200):  # bounded
+        port = _PORTS.randrange(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    with socket.socket() as sock:  # a crowded range: the kernel's choice, with its small race
+        sock.bind(("127.0.0.1", 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def base_env(**overrides: str) -> dict[str, str]:

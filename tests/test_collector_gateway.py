@@ -24,7 +24,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from ruamel.yaml import YAML
 
 from crocotel.testing import OtlpReceiver
-from tests.collector_support import COLLECTOR_DIR, free_port, metric_sum, otelcol_binary, running_agent
+from tests.collector_support import COLLECTOR_DIR, metric_sum, otelcol_binary, running_agent
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -20,13 +20,13 @@ from crocotel.testing import OtlpReceiver
 from crocotel.testing.botapi import DEFAULT_TOKEN
 from tests.collector_support import (
     agent_env,
-    free_port,
     http_get,
     jaeger_binary,
     otelcol_binary,
     running_agent,
 )
 from tests.test_collector_agent import _send_spans
+from tests.support import free_port
 from tests.test_demo import Demo
 
 pytestmark = pytest.mark.integration
