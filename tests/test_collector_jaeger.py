@@ -25,8 +25,8 @@ from tests.collector_support import (
     otelcol_binary,
     running_agent,
 )
-from tests.test_collector_agent import _send_spans
 from tests.support import free_port
+from tests.test_collector_agent import _send_spans
 from tests.test_demo import Demo
 
 pytestmark = pytest.mark.integration
