@@ -17,10 +17,12 @@ back to the SDK's own path otherwise, and for any tracer that is not the SDK's.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from time import time_ns
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,22 @@ _TRACER_FIELDS = (
 )
 
 
+_ATTRIBUTE_FIELDS = {"_dict", "maxlen", "dropped", "max_value_len", "_lock", "_immutable"}
+
+
+def _attributes_supported() -> bool:
+    """Whether span attributes can go without a lock of their own: the installed BoundedAttributes
+    has the fields this module sets, and the interpreter has a GIL (copying a dict, which is
+    what its lock guards, is then one step that no other thread can interrupt)."""
+    try:
+        probe = BoundedAttributes(1, {"k": "v"}, immutable=False, max_value_len=None)
+    except Exception:
+        return False
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    fields = set(vars(probe)) == _ATTRIBUTE_FIELDS
+    return bool(gil) and fields and callable(getattr(probe, "_set_items", None))
+
+
 def _sdk_supported() -> bool:
     """Whether the installed SDK builds spans and tracers the way this module follows."""
     try:
@@ -84,6 +102,41 @@ def _sdk_supported() -> bool:
 
 
 SUPPORTED = _sdk_supported()
+
+
+class _SpanAttributes(BoundedAttributes):
+    """A live span's attributes, without a lock of their own: the span changes them only while
+    holding its own lock (the SDK's ``set_attributes``), so the second lock guarded nothing, and
+    each lock is one more object for the garbage collector per span in flight."""
+
+    _lock = contextlib.nullcontext()  # type: ignore[assignment]
+
+    def __init__(self, maxlen: int | None, attributes: types.Attributes, max_value_len: int | None) -> None:
+        if maxlen is not None and maxlen < 0:
+            raise ValueError("maxlen must be valid int greater or equal to 0")
+        if max_value_len is not None and max_value_len < 0:
+            raise ValueError("max_value_len must be valid int greater or equal to 0")
+        self._dict: dict[str, types.AnyValue] = {}
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.max_value_len = max_value_len
+        self._immutable = False
+        if attributes:
+            self._set_items(attributes)
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys; while the span is live, of a copy (one C call, which no other thread interrupts)."""
+        return iter(self._dict if self._immutable else self._dict.copy())
+
+
+def _sdk_attributes(
+    maxlen: int | None, attributes: types.Attributes, max_value_len: int | None
+) -> BoundedAttributes:
+    """A live span's attributes as the SDK makes them (its own lock included)."""
+    return BoundedAttributes(maxlen, attributes, immutable=False, max_value_len=max_value_len)
+
+
+_new_attributes: Any = _SpanAttributes if _attributes_supported() else _sdk_attributes
 
 
 class _LeanSpan(_Span):
@@ -119,11 +172,8 @@ class _LeanSpan(_Span):
         self._span_processor = tracer.span_processor
         self._limits = limits
         self._lock = threading.Lock()
-        self._attributes = BoundedAttributes(
-            limits.max_span_attributes,
-            attributes,
-            immutable=False,
-            max_value_len=limits.max_span_attribute_length,
+        self._attributes = _new_attributes(
+            limits.max_span_attributes, attributes, limits.max_span_attribute_length
         )
         self._events: Any = _NOTHING
         self._links: Any = _NOTHING

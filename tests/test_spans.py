@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from crocotel import spans
 from crocotel.spans import SUPPORTED, LeanTracerProvider
 
 Scenario = Callable[[trace.Tracer], None]
@@ -66,6 +68,7 @@ def exception(tracer: trace.Tracer) -> None:
 
 def over_limits(tracer: trace.Tracer) -> None:
     span = tracer.start_span("many", attributes={f"k{i}": "v" * 50 for i in range(5)})
+    span.set_attributes({"": 1, "object": object(), "mixed": [1, "a"], "kept": ["x" * 30]})  # type: ignore[dict-item]
     for i in range(5):
         span.add_event(f"e{i}")
         span.add_link(REMOTE, {"i": i})
@@ -178,3 +181,37 @@ def test_unknown_sdk_shape_falls_back_to_sdk_spans(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("crocotel.spans.SUPPORTED", False)
     span = LeanTracerProvider().get_tracer("fallback").start_span("s")
     assert type(span).__name__ == "_Span" and len(span.links) == 0
+
+
+@pytest.mark.parametrize("attributes", ["lean", "sdk"])
+def test_attributes_of_a_live_span_stay_consistent_across_threads(
+    attributes: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads setting attributes on one span while another lists them: nothing lost or raised
+    (the lean attributes, without a lock of their own, as the SDK's with theirs)."""
+    if attributes == "sdk":
+        monkeypatch.setattr(spans, "_new_attributes", spans._sdk_attributes)
+    provider = LeanTracerProvider(span_limits=SpanLimits(max_span_attributes=500))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("threads").start_span("shared")
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(300):
+                span.set_attribute(f"t{n}.{i}", i)
+        except BaseException as exc:  # any failure is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        assert len(list(span.attributes or {})) <= 500
+    for thread in threads:
+        thread.join(10)
+    span.end()
+    [done] = exporter.get_finished_spans()
+    assert errors == []
+    assert len(done.attributes or {}) == 500 and done.dropped_attributes == 4 * 300 - 500
