@@ -34,16 +34,18 @@ __all__ = ["log_processor", "span_processor"]
 
 
 class _EncodingSpanProcessor(SpanProcessor):
-    """Hands ``batch`` each sampled span as an :class:`Encoded`, redacted, when it ends."""
+    """Hands ``batch``'s queue each sampled span as an :class:`Encoded`, redacted, when it ends."""
 
     def __init__(
         self,
         batch: BatchSpanProcessor,
+        queue: Callable[[Any], None],
         redact: Callable[[ReadableSpan], ReadableSpan],
         encode: Callable[[ReadableSpan], Encoded],
         failed: Callable[[], None],
     ) -> None:
         self._batch = batch
+        self._queue = queue
         self._redact = redact
         self._encode = encode
         self._failed = failed
@@ -61,7 +63,7 @@ class _EncodingSpanProcessor(SpanProcessor):
         except Exception:  # never exported unredacted
             self._failed()
             return
-        self._batch.on_end(item)  # type: ignore[arg-type]
+        self._queue(item)
 
     def shutdown(self) -> None:
         """Export what is queued and stop."""
@@ -116,17 +118,31 @@ class _EncodingLogProcessor(LogRecordProcessor):
 def span_processor(
     exporter: Any, redaction: Redaction, queue_size: int, meter_provider: MeterProvider | None
 ) -> SpanProcessor:
-    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it."""
+    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it.
+
+    Encoded spans go into the SDK's batch queue directly (its ``_batch_processor``), as log
+    records do (:func:`log_processor`). A release without that queue gets the SDK's own path.
+    """
     fast = faster(exporter)
-    if fast is exporter:
-        return BatchSpanProcessor(
-            redaction.wrap_spans(exporter), max_queue_size=queue_size, meter_provider=meter_provider
-        )
-    batch = BatchSpanProcessor(fast, max_queue_size=queue_size, meter_provider=meter_provider)
-    engine = redaction.engine
-    return _EncodingSpanProcessor(
-        batch, redaction.span_scrubber(), fast.encoder.item, lambda: engine.count("error", "traces")
+    if fast is not exporter:
+        batch = BatchSpanProcessor(fast, max_queue_size=queue_size, meter_provider=meter_provider)
+        queue = _queue_of(batch)
+        if queue is not None:
+            engine = redaction.engine
+            scrub = redaction.span_scrubber()
+            return _EncodingSpanProcessor(
+                batch, queue, scrub, fast.encoder.item, lambda: engine.count("error", "traces")
+            )
+        batch.shutdown()  # type: ignore[no-untyped-call]  # no such queue: the SDK's path below
+    return BatchSpanProcessor(
+        redaction.wrap_spans(fast), max_queue_size=queue_size, meter_provider=meter_provider
     )
+
+
+def _queue_of(batch: Any) -> Callable[[Any], None] | None:
+    """The SDK batch processor's own queue (``_batch_processor.emit``), if this release has it."""
+    queue = getattr(getattr(batch, "_batch_processor", None), "emit", None)
+    return queue if callable(queue) else None
 
 
 def log_processor(
@@ -141,8 +157,8 @@ def log_processor(
     fast = faster(exporter)
     if fast is not exporter:
         batch = BatchLogRecordProcessor(fast, max_queue_size=queue_size, meter_provider=meter_provider)
-        queue = getattr(getattr(batch, "_batch_processor", None), "emit", None)
-        if callable(queue):
+        queue = _queue_of(batch)
+        if queue is not None:
             engine = redaction.engine
             scrub = redaction.log_scrubber()
             return _EncodingLogProcessor(

@@ -15,8 +15,9 @@ opentelemetry-proto ``trace/v1/trace.proto``, ``logs/v1/logs.proto``, ``common/v
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 __all__ = ["Encoded", "LogEncoder", "SpanEncoder", "encode_logs", "encode_spans"]
 
@@ -58,27 +59,18 @@ _LIST_VALUE = b"\x0a"  # ArrayValue.values, KeyValueList.values
 _MAX_REMEMBERED = 8192
 
 
-class Encoded:
-    """A span or log record already written as its message, with the resource and scope its
-    batch groups it by, and (spans) its SpanContext, which the batch processor checks.
+Encoded: TypeAlias = tuple[Any, ...]
+"""A span or log record already written as its message, queued in place of the SDK's object
+from the moment it ended (:mod:`crocotel.processors`): ``(payload, pair)``, where ``pair``
+numbers the resource and scope its batch groups it by in the encoder that wrote it
+(:meth:`_Encoder.queued`), or ``(payload, resource, scope)`` past that encoder's count of pairs.
 
-    Queued in place of the SDK's object from the moment it ended (:mod:`crocotel.processors`):
-    one small object instead of the dozen a span is made of (attributes, events, links, lock),
-    which would otherwise live in the queue long enough to be promoted by the garbage
-    collector and scanned again by every full collection.
-    """
+A plain tuple of bytes and an int: the garbage collector stops tracking it at its first
+collection, so a queue of them (up to five seconds of spans and records) is never promoted,
+scanned again or counted towards the next full collection, as the SDK's objects (attributes,
+events, links, locks, span contexts) were."""
 
-    __slots__ = ("context", "payload", "resource", "scope")
-
-    def __init__(self, context: Any, resource: Any, scope: Any, payload: bytes) -> None:
-        self.context = context
-        self.resource = resource
-        self.scope = scope
-        self.payload = payload
-
-
-def _parts(item: Encoded) -> tuple[Any, Any, bytes]:
-    return item.resource, item.scope, item.payload
+_MAX_PAIRS = 1024
 
 
 class _Unencodable(Exception):
@@ -173,6 +165,29 @@ class _Encoder:
         self.attributes = _Attributes()
         self._resources: dict[int, tuple[object, bytes]] = {}
         self._scopes: dict[int, tuple[object, bytes]] = {}
+        self._pairs: list[tuple[Any, Any]] = []
+        self._pair_numbers: dict[tuple[int, int], tuple[Any, Any, int]] = {}
+        self._pairing = threading.Lock()
+
+    def queued(self, resource: Any, scope: Any, payload: bytes) -> Encoded:
+        """``payload`` in its queued form, its resource and scope as a number (see :data:`Encoded`)."""
+        known = self._pair_numbers.get((id(resource), id(scope)))
+        if known is not None and known[0] is resource and known[1] is scope:
+            return (payload, known[2])
+        with self._pairing:  # the first item of a pair, from whichever thread ended it
+            pairs = self._pairs
+            if len(pairs) >= _MAX_PAIRS:
+                return (payload, resource, scope)
+            pairs.append((resource, scope))  # never removed: queued items keep their number
+            self._pair_numbers[(id(resource), id(scope))] = (resource, scope, len(pairs) - 1)
+            return (payload, len(pairs) - 1)
+
+    def unqueued(self, item: Encoded) -> tuple[Any, Any, bytes]:
+        """(resource, scope, payload) of a queued item."""
+        if len(item) == 2:
+            resource, scope = self._pairs[item[1]]
+            return resource, scope, item[0]
+        return item[1], item[2], item[0]
 
     def resource(self, resource: Any) -> bytes:
         """A ``Resource`` message for the SDK resource (``attributes``, field 1)."""
@@ -267,11 +282,10 @@ class SpanEncoder(_Encoder):
 
     def item(self, span: Any) -> Encoded:
         """``span`` written now, to be sent with a later batch."""
-        resource, scope, payload = self._span(span)
-        return Encoded(span.context, resource, scope, payload)
+        return self.queued(*self._span(span))
 
     def _any(self, span: Any) -> tuple[Any, Any, bytes]:
-        return _parts(span) if span.__class__ is Encoded else self._span(span)
+        return self.unqueued(span) if span.__class__ is tuple else self._span(span)
 
     def _span(self, span: Any) -> tuple[Any, Any, bytes]:
         context = span.context
@@ -360,11 +374,10 @@ class LogEncoder(_Encoder):
 
     def item(self, record: Any) -> Encoded:
         """``record`` written now, to be sent with a later batch."""
-        resource, scope, payload = self._record(record)
-        return Encoded(None, resource, scope, payload)
+        return self.queued(*self._record(record))
 
     def _any(self, record: Any) -> tuple[Any, Any, bytes]:
-        return _parts(record) if record.__class__ is Encoded else self._record(record)
+        return self.unqueued(record) if record.__class__ is tuple else self._record(record)
 
     def _record(self, readable: Any) -> tuple[Any, Any, bytes]:
         record = readable.log_record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
+from crocotel import protobuf
 from crocotel.protobuf import LogEncoder, SpanEncoder, encode_logs, encode_spans
 
 VALUES = {
@@ -195,3 +197,21 @@ def test_items_encoded_when_they_ended_join_a_batch_unchanged(spans: list[object
     encoder = SpanEncoder()
     mixed = [encoder.item(span) if n % 2 else span for n, span in enumerate(spans)]
     assert ExportTraceServiceRequest.FromString(encoder.encode(mixed)) == sdk_encode_spans(spans)  # type: ignore[arg-type]
+
+
+def test_queued_items_leave_the_garbage_collector_alone(
+    spans: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue of encoded spans is not tracked after its first collection (never promoted and
+    rescanned while it waits up to five seconds for its batch), and makes the same request
+    when its encoder has run out of numbers for resource and scope pairs."""
+    encoder = SpanEncoder()
+    queued = [encoder.item(span) for span in spans]
+    gc.collect()
+    assert not any(gc.is_tracked(item) for item in queued)
+    monkeypatch.setattr(protobuf, "_MAX_PAIRS", 0)
+    full = SpanEncoder()
+    overflowing = [full.item(span) for span in spans]
+    expected = sdk_encode_spans(spans)  # type: ignore[arg-type]
+    assert ExportTraceServiceRequest.FromString(full.encode(overflowing)) == expected
+    assert ExportTraceServiceRequest.FromString(encoder.encode(queued)) == expected
