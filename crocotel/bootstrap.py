@@ -35,6 +35,7 @@ from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.cardinality import CardinalityGuard
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
+from crocotel.exporters import plain_http_transport
 from crocotel.health import BOT, Health, report
 from crocotel.processors import log_processor, span_processor
 from crocotel.redaction import Redactor, redact
@@ -315,6 +316,10 @@ def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: metrics_api.Met
     options: dict[str, Any] = {"endpoint": o.endpoint, "headers": dict(o.headers), "timeout": o.timeout}
     if grpc:
         options["insecure"] = o.endpoint.startswith("http://")
+    else:
+        transport = plain_http_transport(exporter_class, o.endpoint)
+        if transport is not None:
+            options["_transport"] = transport
     if signal == "traces":
         options["meter_provider"] = meter_provider
     return exporter_class(**options)
