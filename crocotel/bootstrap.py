@@ -35,7 +35,13 @@ from crocotel import metrics as metric_views
 from crocotel._version import __version__
 from crocotel.cardinality import CardinalityGuard
 from crocotel.config import ConfigError, ConfigProblem, OtlpSettings, Settings, load
-from crocotel.exporters import plain_http_transport
+from crocotel.exporters import (
+    Deferred,
+    deferrable,
+    final_attempt_only,
+    plain_http_transport,
+    with_self_metrics,
+)
 from crocotel.health import BOT, Health, report
 from crocotel.processors import log_processor, span_processor
 from crocotel.redaction import Redactor, redact
@@ -82,11 +88,7 @@ class Telemetry:
         attempt. Guarded: if a release renames the event, the deadline still holds.
         """
         for exporter in self.exporters:
-            holder = getattr(exporter, "_client", exporter)
-            for name in ("_shutdown_event", "_shutdown_in_progress"):
-                event = getattr(holder, name, None)
-                if isinstance(event, threading.Event):
-                    event.set()
+            final_attempt_only(exporter)
 
     def _abort_exports(self) -> None:
         """Stop exporter retries so a flush past its deadline gives up at once."""
@@ -309,20 +311,31 @@ when it exports that signal another way."""
 
 
 def _otlp_exporter(signal: str, o: OtlpSettings, meter_provider: metrics_api.MeterProvider) -> Any:
-    """The upstream OTLP exporter for one signal, over http/protobuf or gRPC."""
+    """The upstream OTLP exporter for one signal, over http/protobuf or gRPC; span and log
+    exporters over http/protobuf of a known release are made on their first export."""
     grpc = o.protocol == "grpc"
     module, name = _OTLP_EXPORTERS[("grpc" if grpc else "http", signal)]
-    exporter_class = getattr(importlib.import_module(module), name)
-    options: dict[str, Any] = {"endpoint": o.endpoint, "headers": dict(o.headers), "timeout": o.timeout}
-    if grpc:
-        options["insecure"] = o.endpoint.startswith("http://")
-    else:
-        transport = plain_http_transport(exporter_class, o.endpoint)
-        if transport is not None:
-            options["_transport"] = transport
-    if signal == "traces":
-        options["meter_provider"] = meter_provider
-    return exporter_class(**options)
+
+    def make() -> Any:
+        exporter_class = getattr(importlib.import_module(module), name)
+        options: dict[str, Any] = {"endpoint": o.endpoint, "headers": dict(o.headers), "timeout": o.timeout}
+        if grpc:
+            options["insecure"] = o.endpoint.startswith("http://")
+        else:
+            transport = plain_http_transport(exporter_class, o.endpoint)
+            if transport is not None:
+                options["_transport"] = transport
+        if signal == "traces":
+            options["meter_provider"] = meter_provider
+        return exporter_class(**options)
+
+    if not grpc and signal in ("traces", "logs") and deferrable():
+        counted = os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true"
+        if not counted:  # what a deferred exporter would miss: see _component_self_metrics
+            return Deferred(signal, make)
+        own = meter_provider if signal == "traces" else None
+        return Deferred(signal, lambda: with_self_metrics(make(), signal, own))
+    return make()
 
 
 def _meter_provider(t: Telemetry, resource: Resource) -> MeterProvider:

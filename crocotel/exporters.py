@@ -7,6 +7,11 @@ the upstream exporter's private parts (``_client``, ``_metrics``, ``_shutdown``,
 ``_max_request_size`` in opentelemetry-exporter-otlp-proto-http 1.45); when a release no
 longer has them, :func:`faster` hands back the exporter as it is, so an upgrade can cost
 speed, never data.
+
+The upstream exporter itself is made on its first export, in the export thread
+(:class:`Deferred`): importing and building one (its protobuf messages, its HTTP client)
+took about 30 ms of a bot's start-up. Only for the releases whose private parts this module
+was written against (:func:`deferrable`); any other is made at start-up and checked there.
 """
 
 from __future__ import annotations
@@ -22,9 +27,20 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from crocotel import diagnostics
 from crocotel.protobuf import LogEncoder, SpanEncoder
 
-__all__ = ["faster", "plain_http_transport"]
+__all__ = [
+    "Deferred",
+    "deferrable",
+    "faster",
+    "final_attempt_only",
+    "plain_http_transport",
+    "with_self_metrics",
+]
+
+_KNOWN_RELEASES = ("1.45.",)
+"""Releases of opentelemetry-exporter-otlp-proto-http whose private parts (see above) are known."""
 
 _ROUTED_ELSEWHERE = (
     *("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "NETRC"),
@@ -118,17 +134,153 @@ class _Channel:
         return True
 
 
+def deferrable() -> bool:
+    """Whether the installed OTLP/HTTP exporter is a release this module knows, so that it can
+    be made on first use (told by its version module, without importing the exporters)."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.version import __version__
+    except Exception:
+        return False
+    return isinstance(__version__, str) and __version__.startswith(_KNOWN_RELEASES)
+
+
+def with_self_metrics(upstream: Any, signal: str, meter_provider: Any) -> Any:
+    """``upstream`` counting its exports (``otel.sdk.exporter.*``) as it would have if made at
+    start-up, where crocotel turns the SDK's self-metrics on for exporters while it builds them;
+    made later, it finds them off (turning the variable on then would reach the application's
+    tracers too). Left as it is on any surprise."""
+    try:
+        from opentelemetry.exporter.otlp.common._exporter_metrics import (
+            NoOpExporterMetrics,
+            create_exporter_metrics,
+        )
+        from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
+
+        kinds = {
+            "traces": OtelComponentTypeValues.OTLP_HTTP_SPAN_EXPORTER,
+            "logs": OtelComponentTypeValues.OTLP_HTTP_LOG_EXPORTER,
+        }
+        if isinstance(upstream._metrics, NoOpExporterMetrics) and isinstance(upstream._endpoint, str):
+            upstream._metrics = create_exporter_metrics(
+                kinds[signal],
+                "traces" if signal == "traces" else "logs",
+                upstream._endpoint,
+                meter_provider,
+                True,
+            )
+    except Exception:
+        pass
+    return upstream
+
+
+def _stop_retrying(upstream: Any) -> None:
+    """Set the upstream exporter's own shutdown-in-progress event: its next export is one attempt."""
+    holder = getattr(upstream, "_client", upstream)
+    for name in ("_shutdown_event", "_shutdown_in_progress"):
+        event = getattr(holder, name, None)
+        if isinstance(event, threading.Event):
+            event.set()
+
+
+class Deferred:
+    """An upstream exporter, made by ``make`` when first needed (its first export), at most once.
+
+    A failure to make it is reported once and the signal is not exported; it never reaches
+    the bot. Told to stop retrying or shut down before it exists, it is made that way or not
+    at all.
+    """
+
+    def __init__(self, signal: str, make: Callable[[], Any]) -> None:
+        self.signal = signal
+        self._make: Callable[[], Any] | None = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+        self._final = False
+
+    @classmethod
+    def ready(cls, signal: str, upstream: Any) -> Deferred:
+        """An exporter made already, in the same wrapper."""
+        deferred = cls(signal, lambda: upstream)
+        deferred.get()
+        return deferred
+
+    def get(self) -> Any:
+        """The exporter, made now if it was not yet; ``None`` after a failure or a shutdown first."""
+        made = self._made
+        if made is not None or self._make is None:
+            return made
+        with self._lock:
+            make, self._make = self._make, None
+            if make is None:
+                return self._made
+            try:
+                made = make()
+            except Exception as error:
+                diagnostics.problem(
+                    f"crocotel: the OTLP {self.signal} exporter could not be made "
+                    f"({type(error).__name__}); {self.signal} are not exported"
+                )
+                return None
+            if self._final:
+                _stop_retrying(made)
+            self._made = made
+            return made
+
+    def final_attempt_only(self) -> None:
+        """Make the exporter's next export its last attempt (now, or when it is made)."""
+        with self._lock:
+            self._final = True
+            if self._made is not None:
+                _stop_retrying(self._made)
+
+    def shutdown(self) -> None:
+        """Shut the exporter down; one never made is then never made."""
+        with self._lock:
+            self._make = None
+            made = self._made
+        if made is not None:
+            made.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the exporter, if it exists."""
+        made = self._made
+        return True if made is None else bool(made.force_flush(timeout_millis))
+
+
+def final_attempt_only(exporter: Any) -> None:
+    """Make ``exporter`` (an upstream exporter or a :class:`Deferred` one) try once more at most."""
+    if isinstance(exporter, Deferred):
+        exporter.final_attempt_only()
+    else:
+        _stop_retrying(exporter)
+
+
 class _Encoding:
     """What both encoding exporters share: the upstream exporter, its channel, an encoder."""
 
-    def __init__(self, upstream: Any, encoder: SpanEncoder | LogEncoder) -> None:
+    def __init__(self, upstream: Deferred, encoder: SpanEncoder | LogEncoder) -> None:
         self.upstream = upstream
         self.encoder = encoder
+        self._channel: _Channel | None = None
+
+    def _connected(self) -> _Channel | None:
+        """The channel through the upstream exporter, made with it on first use."""
+        upstream = self.upstream.get()
+        if upstream is None:
+            return None
+        if not _Channel.usable(upstream):  # a known release that is not what it should be
+            diagnostics.problem(
+                f"crocotel: the OTLP {self.upstream.signal} exporter is not the release crocotel knows; "
+                "set CROCOTEL_LOG_LEVEL=DEBUG and report it"
+            )
+            return None
         self._channel = _Channel(upstream)
+        return self._channel
 
     def sent(self, batch: Sequence[Any]) -> bool:
         """Encode ``batch`` and send it through the upstream exporter's client."""
-        return self._channel.send(batch, self.encoder.encode)
+        channel = self._channel or self._connected()
+        return channel is not None and channel.send(batch, self.encoder.encode)
 
     def shutdown(self) -> None:
         """Shut down the upstream exporter."""
@@ -136,13 +288,13 @@ class _Encoding:
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the upstream exporter."""
-        return bool(self.upstream.force_flush(timeout_millis))
+        return self.upstream.force_flush(timeout_millis)
 
 
 class _SpanExporter(_Encoding, SpanExporter):
     """An upstream OTLP/HTTP span exporter whose batches are encoded by :class:`SpanEncoder`."""
 
-    def __init__(self, upstream: SpanExporter) -> None:
+    def __init__(self, upstream: Deferred) -> None:
         super().__init__(upstream, SpanEncoder())
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -153,7 +305,7 @@ class _SpanExporter(_Encoding, SpanExporter):
 class _LogExporter(_Encoding, LogRecordExporter):
     """An upstream OTLP/HTTP log exporter whose batches are encoded by :class:`LogEncoder`."""
 
-    def __init__(self, upstream: LogRecordExporter) -> None:
+    def __init__(self, upstream: Deferred) -> None:
         super().__init__(upstream, LogEncoder())
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
@@ -163,14 +315,17 @@ class _LogExporter(_Encoding, LogRecordExporter):
 
 def faster(exporter: Any) -> Any:
     """``exporter`` encoding with crocotel's encoder when it is an upstream OTLP/HTTP span or log
-    exporter with the parts that takes; any other exporter (gRPC, console) as it is."""
+    exporter with the parts that takes, or a :class:`Deferred` one of a known release; any other
+    exporter (gRPC, console) as it is."""
+    if isinstance(exporter, Deferred):
+        return _SpanExporter(exporter) if exporter.signal == "traces" else _LogExporter(exporter)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     if not _Channel.usable(exporter):
         return exporter
     if isinstance(exporter, OTLPSpanExporter):
-        return _SpanExporter(exporter)
+        return _SpanExporter(Deferred.ready("traces", exporter))
     if isinstance(exporter, OTLPLogExporter):
-        return _LogExporter(exporter)
+        return _LogExporter(Deferred.ready("logs", exporter))
     return exporter
