@@ -262,16 +262,20 @@ class _Encoding:
         self.upstream = upstream
         self.encoder = encoder
         self._channel: _Channel | None = None
+        self._refused = False
 
     def _connected(self) -> _Channel | None:
         """The channel through the upstream exporter, made with it on first use."""
-        upstream = self.upstream.get()
+        upstream = None if self._refused else self.upstream.get()
         if upstream is None:
             return None
-        if not _Channel.usable(upstream):  # a known release that is not what it should be
+        if not _Channel.usable(upstream):  # a known release without the parts it should have
+            self._refused = True  # reported once
+            signal = self.upstream.signal
             diagnostics.problem(
-                f"crocotel: the OTLP {self.upstream.signal} exporter is not the release crocotel knows; "
-                "set CROCOTEL_LOG_LEVEL=DEBUG and report it"
+                f"crocotel: the OTLP {signal} exporter lacks the parts crocotel sends through; "
+                f"{signal} are not exported (a crocotel bug: please report your "
+                "opentelemetry-exporter-otlp-proto-http version)"
             )
             return None
         self._channel = _Channel(upstream)

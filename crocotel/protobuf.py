@@ -171,15 +171,19 @@ class _Encoder:
 
     def queued(self, resource: Any, scope: Any, payload: bytes) -> Encoded:
         """``payload`` in its queued form, its resource and scope as a number (see :data:`Encoded`)."""
-        known = self._pair_numbers.get((id(resource), id(scope)))
+        key = (id(resource), id(scope))
+        known = self._pair_numbers.get(key)
         if known is not None and known[0] is resource and known[1] is scope:
             return (payload, known[2])
         with self._pairing:  # the first item of a pair, from whichever thread ended it
+            known = self._pair_numbers.get(key)
+            if known is not None and known[0] is resource and known[1] is scope:
+                return (payload, known[2])  # another thread numbered it meanwhile
             pairs = self._pairs
             if len(pairs) >= _MAX_PAIRS:
                 return (payload, resource, scope)
             pairs.append((resource, scope))  # never removed: queued items keep their number
-            self._pair_numbers[(id(resource), id(scope))] = (resource, scope, len(pairs) - 1)
+            self._pair_numbers[key] = (resource, scope, len(pairs) - 1)
             return (payload, len(pairs) - 1)
 
     def unqueued(self, item: Encoded) -> tuple[Any, Any, bytes]:

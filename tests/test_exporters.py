@@ -14,6 +14,7 @@ from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from crocotel import bootstrap, exporters
@@ -151,3 +152,12 @@ def test_only_known_releases_wait_for_their_first_export(monkeypatch: pytest.Mon
     assert isinstance(bootstrap._otlp_exporter("traces", otlp, NoOpMeterProvider()), Deferred)
     monkeypatch.setattr(exporters, "_KNOWN_RELEASES", ())
     assert isinstance(bootstrap._otlp_exporter("traces", otlp, NoOpMeterProvider()), OTLPSpanExporter)
+
+
+def test_a_known_release_without_the_expected_parts_is_reported_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exporter = faster(Deferred("logs", _Upstream))  # no _metrics, no export on its client
+    assert exporter.export([]) is LogRecordExportResult.FAILURE
+    assert exporter.export([]) is LogRecordExportResult.FAILURE
+    assert capsys.readouterr().err.count("lacks the parts crocotel sends through") == 1
