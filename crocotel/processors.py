@@ -119,53 +119,63 @@ class _EncodingLogProcessor(LogRecordProcessor):
 def span_processor(
     exporter: Any, redaction: Redaction, queue_size: int, meter_provider: MeterProvider | None
 ) -> SpanProcessor:
-    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it.
-
-    Encoded spans go into the SDK's batch queue directly (its ``_batch_processor``), as log
-    records do (:func:`log_processor`). A release without that queue gets the SDK's own path.
-    """
-    fast = faster(exporter)
-    if fast is not exporter:
-        batch = BatchSpanProcessor(fast, max_queue_size=queue_size, meter_provider=meter_provider)
-        queue = _queue_of(batch)
-        if queue is not None:
-            engine = redaction.engine
-            scrub = redaction.span_scrubber()
-            return _EncodingSpanProcessor(
-                batch, queue, scrub, fast.encoder.item, lambda: engine.count("error", "traces")
-            )
-        batch.shutdown()  # type: ignore[no-untyped-call]  # no such queue: the SDK's path below
-    return BatchSpanProcessor(
-        redaction.wrap_spans(fast), max_queue_size=queue_size, meter_provider=meter_provider
+    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it."""
+    made: SpanProcessor = _processor(
+        exporter,
+        queue_size,
+        meter_provider,
+        BatchSpanProcessor,
+        lambda batch, queue, fast: _EncodingSpanProcessor(
+            batch, queue, redaction.span_scrubber(), fast.encoder.item, _failed(redaction, "traces")
+        ),
+        redaction.wrap_spans,
     )
-
-
-def _queue_of(batch: Any) -> Callable[[Any], None] | None:
-    """The SDK batch processor's own queue (``_batch_processor.emit``), if this release has it."""
-    queue = getattr(getattr(batch, "_batch_processor", None), "emit", None)
-    return queue if callable(queue) else None
+    return made
 
 
 def log_processor(
     exporter: Any, redaction: Redaction, queue_size: int, meter_provider: MeterProvider | None
 ) -> LogRecordProcessor:
-    """The batch processor for ``exporter``: encoding as records are emitted when it allows it.
+    """The batch processor for ``exporter``: encoding as records are emitted when it allows it."""
+    made: LogRecordProcessor = _processor(
+        exporter,
+        queue_size,
+        meter_provider,
+        BatchLogRecordProcessor,
+        lambda batch, queue, fast: _EncodingLogProcessor(
+            batch, queue, redaction.log_scrubber(), fast.encoder.item, _failed(redaction, "logs")
+        ),
+        redaction.wrap_logs,
+    )
+    return made
 
-    Records go into the SDK's batch queue directly (its ``_batch_processor``): the public
-    ``on_emit`` copies each record first, the work this processor exists to avoid. A release
-    without that queue gets the SDK's own path.
+
+def _processor(
+    exporter: Any,
+    queue_size: int,
+    meter_provider: MeterProvider | None,
+    batch_class: Callable[..., Any],
+    encoding: Callable[[Any, Callable[[Any], None], Any], Any],
+    wrap: Callable[[Any], Any],
+) -> Any:
+    """What both signals share: the encoding processor in front of the SDK's batch processor
+    when the exporter allows it, else the SDK's batch processor over the redacting exporter.
+
+    Encoded items go into the SDK's batch queue directly (its ``_batch_processor``): the public
+    ``on_end``/``on_emit`` would check or copy the SDK's object first, the work the encoding
+    processors exist to avoid. A release without that queue gets the SDK's own path.
     """
     fast = faster(exporter)
     if fast is not exporter:
-        batch = BatchLogRecordProcessor(fast, max_queue_size=queue_size, meter_provider=meter_provider)
-        queue = _queue_of(batch)
-        if queue is not None:
-            engine = redaction.engine
-            scrub = redaction.log_scrubber()
-            return _EncodingLogProcessor(
-                batch, queue, scrub, fast.encoder.item, lambda: engine.count("error", "logs")
-            )
-        batch.shutdown()  # type: ignore[no-untyped-call]  # no such queue: the SDK's path below
-    return BatchLogRecordProcessor(
-        redaction.wrap_logs(fast), max_queue_size=queue_size, meter_provider=meter_provider
-    )
+        batch = batch_class(fast, max_queue_size=queue_size, meter_provider=meter_provider)
+        queue = getattr(getattr(batch, "_batch_processor", None), "emit", None)
+        if callable(queue):
+            return encoding(batch, queue, fast)
+        batch.shutdown()  # no such queue: the SDK's path below
+    return batch_class(wrap(fast), max_queue_size=queue_size, meter_provider=meter_provider)
+
+
+def _failed(redaction: Redaction, signal: str) -> Callable[[], None]:
+    """Counts an item dropped because it could not be redacted."""
+    engine = redaction.engine
+    return lambda: engine.count("error", signal)
