@@ -25,6 +25,10 @@ Configurations, run in turn A B C A B C ... for each bot and mode:
 - ``C0`` (with ``--baseline REF``): the same as C with crocotel's code taken from
   the git ref ``REF`` (``git archive``, put first on PYTHONPATH), run right
   before C in each round, for before/after ratios of changes in the same run.
+  With ``--baseline-env VAR=VALUE[,VAR=VALUE]`` (alone, or with ``--baseline``),
+  C0 runs with those settings too: ``--baseline-env CROCOTEL_REDACT=off`` gives
+  what redaction costs as C/C0 (C0's proof-of-work floor is then none, since a
+  setting may switch a signal off).
 
 Modes: ``sequential`` keeps one update in flight (the next is sent when the
 reply to the last arrived); ``concurrent`` keeps 16 in flight.
@@ -41,7 +45,7 @@ and log records per update (``FLOORS``), and A none; otherwise the benchmark
 stops instead of reporting a ratio. Prints one JSON line at the end (Linux only).
 
     .venv/bin/python benchmarks/bench_bot_overhead.py [--updates 1500] [--runs 3] [--bots crocbot,aiohttp]
-        [--modes sequential,concurrent] [--baseline main]
+        [--modes sequential,concurrent] [--baseline main] [--baseline-env CROCOTEL_REDACT=off]
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ class Pythons:
     stock: Path
     crocotel: Path
     baseline: Path | None = None
+    baseline_env: dict[str, str] | None = None
 
 
 def command(bot: str, config: str, pythons: Pythons) -> list[str]:
@@ -172,6 +177,7 @@ def env_for(
     updates: int,
     window: int,
     baseline: Path | None = None,
+    baseline_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
     env.update(
@@ -195,6 +201,8 @@ def env_for(
         )
     if config == "B":
         env.update(OTEL_PYTHON_LOG_CORRELATION="true")
+    if config == BASELINE and baseline_env:
+        env.update(baseline_env)
     return env
 
 
@@ -247,7 +255,7 @@ def run_once(
         proc = subprocess.Popen(
             command(bot, config, pythons),
             cwd=workdir,
-            env=env_for(config, api, receiver, total, window, pythons.baseline),
+            env=env_for(config, api, receiver, total, window, pythons.baseline, pythons.baseline_env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -370,6 +378,10 @@ def main() -> int:
     parser.add_argument("--modes", default="sequential,concurrent")
     parser.add_argument("--baseline", help="git ref: also run crocotel's code at this ref (C0) before C")
     parser.add_argument(
+        "--baseline-env",
+        help="VAR=VALUE[,VAR=VALUE]: settings for C0 (C0 is this checkout unless --baseline is given)",
+    )
+    parser.add_argument(
         "--unpinned", action="store_true", help="run crocbot as it is (see PINNED_CROCBOT): what a user sees"
     )
     args = parser.parse_args()
@@ -382,6 +394,11 @@ def main() -> int:
     if args.baseline:
         pythons.baseline = baseline_tree(args.baseline)
         configs = ["A", "B", BASELINE, "C"]
+    if args.baseline_env:
+        pythons.baseline_env = dict(item.split("=", 1) for item in args.baseline_env.split(","))
+        configs = ["A", "B", BASELINE, "C"]
+        for bot in MODULES:
+            FLOORS[(bot, BASELINE)] = (0.0, 0.0)
     workdir = bots_copy()
     results: dict[str, dict[str, list[dict[str, Run]]]] = {b: {m: [] for m in modes} for b in bots}
     try:
@@ -407,10 +424,12 @@ def main() -> int:
         if pythons.baseline is not None:
             shutil.rmtree(pythons.baseline, ignore_errors=True)
     summary = {bot: {mode: summarize(results[bot][mode]) for mode in modes} for bot in bots}
+    label = args.baseline or ("this checkout" if args.baseline_env else None)
     verdict = all(summary[b][m]["floor_met"] for b in bots for m in modes)  # type: ignore[index]
     result: dict[str, object] = {
         "benchmark": "bot_overhead",
-        "configs": {"A": "bare", "B": "stock opentelemetry-distro", "C": "crocotel", BASELINE: args.baseline},
+        "configs": {"A": "bare", "B": "stock opentelemetry-distro", "C": "crocotel", BASELINE: label},
+        "baseline_env": args.baseline_env,
         "updates_measured": args.updates,
         "warmup_updates": args.warmup,
         "rounds": args.runs,
