@@ -22,7 +22,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from time import time_ns
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,37 @@ class _SpanAttributes(BoundedAttributes):
     def __iter__(self) -> Iterator[str]:
         """The keys; while the span is live, of a copy (one C call, which no other thread interrupts)."""
         return iter(self._dict if self._immutable else self._dict.copy())
+
+    def _set_items(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        """Set several attributes; plain values under ordinary keys, well within the limits, skip
+        the SDK's cleaning, which would return them unchanged.
+
+        Instrumentation sets a handful of strings and numbers per span, a few times per update;
+        the SDK's path cleans each through a chain of type checks (about 0.8 µs per attribute).
+        Here the same values land in the same order (a key set again moves to the end, as there);
+        anything else (a sequence, None, bytes, an odd key, a length limit, a count that could
+        reach the limit) takes the SDK's path, which cleans, truncates, drops and warns.
+        """
+        own = self._dict
+        if (
+            self._immutable
+            or self.max_value_len is not None
+            or (self.maxlen is not None and len(own) + len(attributes) > self.maxlen)
+        ):
+            super()._set_items(attributes)
+            return
+        for key, value in attributes.items():
+            if value.__class__ not in _PLAIN_VALUES or key.__class__ is not str or not key:
+                super()._set_items(attributes)
+                return
+        for key, value in attributes.items():
+            if key in own:
+                del own[key]
+            own[key] = value
+
+
+_PLAIN_VALUES = frozenset({str, int, float, bool})
+"""Attribute value types the SDK's cleaning keeps as they are (when no length limit applies)."""
 
 
 def _sdk_attributes(

@@ -91,7 +91,30 @@ def remote_parent(tracer: trace.Tracer) -> None:
     tracer.start_span("child of remote", parent, SpanKind.SERVER).end()
 
 
-SCENARIOS = [plain, events_and_links, links_at_start, exception, over_limits, after_end, remote_parent]
+def attribute_updates(tracer: trace.Tracer) -> None:
+    """Plain values set again (a set key moves to the end), odd values among them, a count past the limit."""
+    span = tracer.start_span("updated", attributes={"a": 1, "b": "x", "c": True, "d": 0.5})
+    span.set_attributes({"a": 2, "e": "y" * 40})
+    span.set_attributes({"b": "z", "none": None, "pair": ("p", "q"), "kind": SpanKind.CLIENT})  # type: ignore[dict-item]
+    span.set_attributes({"f": StatusCode.ERROR.value, "c": False, "": "empty key"})
+    span.set_attributes({"d": 1.5})
+    span.end()
+    full = tracer.start_span("full", attributes={"first": 1})
+    full.set_attributes({f"many{i}": i for i in range(130)})
+    full.set_attributes({"last": "one"})
+    full.end()
+
+
+SCENARIOS = [
+    plain,
+    events_and_links,
+    links_at_start,
+    exception,
+    over_limits,
+    after_end,
+    remote_parent,
+    attribute_updates,
+]
 LIMITS = SpanLimits(max_span_attributes=3, max_events=2, max_links=2, max_attribute_length=20)
 
 
@@ -131,7 +154,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("limits", [None, LIMITS], ids=["default limits", "tight limits"])
+@pytest.mark.parametrize(
+    "limits",
+    [None, LIMITS, SpanLimits(max_attribute_length=20)],
+    ids=["default limits", "tight limits", "length limit only"],
+)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
 def test_lean_spans_export_what_sdk_spans_export(scenario: Scenario, limits: SpanLimits | None) -> None:
     options = {"span_limits": limits} if limits else {}
