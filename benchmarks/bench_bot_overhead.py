@@ -170,6 +170,31 @@ def baseline_tree(ref: str) -> Path:
     return where
 
 
+def telemetry_env(service: str, endpoint: str) -> dict[str, str]:
+    """How B and C (and C0) are set up: traces and logs over OTLP/HTTP to ``endpoint``, /metrics on."""
+    return {
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(free_port()),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "prometheus",
+    }
+
+
+def settings(text: str) -> dict[str, str]:
+    """``VAR=VALUE[,VAR=VALUE]`` (``--baseline-env``) as a dict."""
+    return dict(item.split("=", 1) for item in text.split(","))
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a bot still running (the run failed or timed out) and collect it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
 def env_for(
     config: str,
     api: BotApiThread,
@@ -190,15 +215,7 @@ def env_for(
     if config == BASELINE and baseline is not None:
         env["PYTHONPATH"] = str(baseline)
     if config != "A":
-        env.update(
-            OTEL_SERVICE_NAME="bench-bot",
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_LOGS_EXPORTER="otlp",
-            OTEL_METRICS_EXPORTER="prometheus",
-        )
+        env.update(telemetry_env("bench-bot", receiver.endpoint))
     if config == "B":
         env.update(OTEL_PYTHON_LOG_CORRELATION="true")
     if config == BASELINE and baseline_env:
@@ -274,9 +291,7 @@ def run_once(
             cpu_after, main_after, rss = proc_stat(proc.pid)
             code = proc.wait(timeout=60)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            reap(proc)
         if code != 0:
             raise SystemExit(f"{bot} {config}: exit status {code}")
         spans = records = -1
@@ -395,7 +410,7 @@ def main() -> int:
         pythons.baseline = baseline_tree(args.baseline)
         configs = ["A", "B", BASELINE, "C"]
     if args.baseline_env:
-        pythons.baseline_env = dict(item.split("=", 1) for item in args.baseline_env.split(","))
+        pythons.baseline_env = settings(args.baseline_env)
         configs = ["A", "B", BASELINE, "C"]
         for bot in MODULES:
             FLOORS[(bot, BASELINE)] = (0.0, 0.0)

@@ -138,14 +138,15 @@ class _Attributes:
         out = []
         for key, value in attributes.items():
             kind = value.__class__
-            remembered = kind in _SCALARS and _repeats(key, kind, value)
-            if remembered:
+            remembered = False
+            if kind in _SCALARS:
                 # the class is part of the key: True == 1 == 1.0 must not share an encoding
                 cache_key = (key, kind, value)
                 encoded = known.get(cache_key)
                 if encoded is not None:
                     out.append(encoded)
                     continue
+                remembered = _repeats(key, kind, value)
             try:
                 encoded = _field(tag, _key_value(key, value))
             except (_Unencodable, TypeError, ValueError, RecursionError):

@@ -22,7 +22,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from time import time_ns
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,16 @@ class _SpanAttributes(BoundedAttributes):
     def __iter__(self) -> Iterator[str]:
         """The keys; while the span is live, of a copy (one C call, which no other thread interrupts)."""
         return iter(self._dict if self._immutable else self._dict.copy())
+
+    def items(self) -> ItemsView[str, types.AnyValue]:
+        """The pairs, read straight from the dict (of a copy while the span is live): the mixin's
+        view looks each key up again through ``__getitem__``, and redaction and encoding walk every
+        ended span's attributes once each."""
+        return (self._dict if self._immutable else self._dict.copy()).items()
+
+    def values(self) -> ValuesView[types.AnyValue]:
+        """The values, read straight from the dict (see :meth:`items`)."""
+        return (self._dict if self._immutable else self._dict.copy()).values()
 
     def _set_items(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Set several attributes; plain values under ordinary keys, well within the limits, skip

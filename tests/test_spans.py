@@ -235,7 +235,10 @@ def test_attributes_of_a_live_span_stay_consistent_across_threads(
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
-        assert len(list(span.attributes or {})) <= 500
+        live = span.attributes or {}
+        assert len(list(live)) <= 500
+        assert all(key.endswith(f".{value}") for key, value in live.items())
+        assert len(list(live.values())) <= 500
     for thread in threads:
         thread.join(10)
     span.end()

@@ -104,6 +104,7 @@ class Redactor:
         self._counts: dict[tuple[str, str], int] = {}
         self._secret_keys: dict[str, bool] = {}
         self._phone_keys: dict[str, bool] = {}
+        self._sensitive_keys: dict[str, bool] = {}
         self._known_phones: dict[bytes, None] = {}
         self._known_rule: _CompiledRule | None = None
         self._known_stale = False
@@ -397,8 +398,21 @@ class Redactor:
         return self._key_check(self._secret_keys, _COMPILED.secret_key, key)
 
     def is_sensitive_key(self, key: str) -> bool:
-        """Whether values under ``key`` need :meth:`keyed` (a secret or a phone-number key)."""
-        return self.is_secret_key(key) or self._is_phone_key(key)
+        """Whether values under ``key`` need :meth:`keyed` (a secret or a phone-number key).
+
+        Asked for every attribute of every span and record, so the answer is remembered per key
+        in one dict (bounded like the other key caches)."""
+        try:
+            return self._sensitive_keys[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable key: the checks below answer for it
+            return self.is_secret_key(key) or self._is_phone_key(key)
+        result = self.is_secret_key(key) or self._is_phone_key(key)
+        if len(self._sensitive_keys) >= _KEY_CACHE_MAX:
+            self._sensitive_keys.clear()
+        self._sensitive_keys[key] = result
+        return result
 
     def _is_phone_key(self, key: str) -> bool:
         return self._key_check(self._phone_keys, _COMPILED.phone_key, key)
