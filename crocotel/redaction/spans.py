@@ -58,17 +58,18 @@ class SpanScrubber:
         attrs = self._redactor.attributes(original_attrs, _SIGNAL)
         original_events = span.events
         original_links = span.links
-        events = [self._event(event) for event in original_events]
-        links = [self._link(link) for link in original_links]
+        # most spans have neither events nor links: no lists and no comparisons for them
+        events = [self._event(event) for event in original_events] if original_events else []
+        links = [self._link(link) for link in original_links] if original_links else []
         status = self._status(span.status)
         resource = self._resources.get(span.resource)
         if (
             name is span.name
             and attrs is original_attrs
-            and all(new is old for new, old in zip(events, original_events, strict=True))
-            and all(new is old for new, old in zip(links, original_links, strict=True))
             and status is span.status
             and resource is span.resource
+            and (not events or all(new is old for new, old in zip(events, original_events, strict=True)))
+            and (not links or all(new is old for new, old in zip(links, original_links, strict=True)))
         ):
             return span
         return _RedactedSpan(
