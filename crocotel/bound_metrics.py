@@ -22,8 +22,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.context import get_current
 from opentelemetry.metrics import Histogram
+from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
+
+from crocotel.current import current_context, current_span
 
 __all__ = ["BoundHistogram"]
 
@@ -48,7 +50,9 @@ _SDK_PATH: tuple[Any, ...] = ()
 class BoundHistogram:
     """``histogram.record(value, attributes)`` with ``attributes`` fixed; never raises."""
 
-    __slots__ = ("_attributes", "_filter", "_histogram", "_resolvable", "_storages", "_targets")
+    __slots__ = (
+        *("_attributes", "_filter", "_histogram", "_resolvable", "_storages", "_targets", "_trace_based"),
+    )
 
     def __init__(self, histogram: Histogram, attributes: dict[str, Any]) -> None:
         self._histogram: Any = histogram
@@ -56,6 +60,7 @@ class BoundHistogram:
         self._storages: object = None
         self._targets: tuple[Any, ...] = _SDK_PATH
         self._filter: Any = None
+        self._trace_based = False
         self._resolvable = _Clean is not None
 
     def record(self, value: float) -> None:
@@ -68,10 +73,13 @@ class BoundHistogram:
                 and histogram._is_enabled()
                 and 0 <= value < math.inf
             ):
-                context = get_current()
+                context = current_context()
                 now = time.time_ns()
                 attributes = self._attributes
-                sample = self._filter.should_sample(value, now, attributes, context)
+                if self._trace_based:  # the SDK's default filter, answered without its span lookup
+                    sample = current_span(context).get_span_context().trace_flags.sampled
+                else:
+                    sample = self._filter.should_sample(value, now, attributes, context)
                 measurement = _Clean(value, now, histogram, context, attributes)
                 for aggregation in self._targets:
                     aggregation.aggregate(measurement, sample)
@@ -106,4 +114,5 @@ class BoundHistogram:
             return
         self._storages = storages
         self._filter = exemplar_filter
+        self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
         self._targets = tuple(targets)

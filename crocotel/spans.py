@@ -31,10 +31,13 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace import Event, SpanLimits, Tracer, TracerProvider
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
+
+from crocotel.current import current_span
 
 __all__ = ["LeanTracerProvider"]
 
@@ -277,8 +280,37 @@ _FLAGS = tuple(TraceFlags(value) for value in range(256))
 """One shared instance per value: the SDK makes a new one per span, an object more for the collector."""
 
 
+def static_decisions(sampler: Sampler) -> tuple[Decision, ...] | None:
+    """For a ``ParentBased`` sampler whose five delegates each always answer the same (the SDK's
+    default, ``parentbased_always_on``, and ``parentbased_always_off``): its decisions for a root
+    span, then a remote parent sampled / not sampled, then a local parent sampled / not sampled.
+    None for any other sampler, which is asked for every span."""
+    if type(sampler) is not ParentBased:
+        return None
+    delegates = [
+        getattr(sampler, name, None)
+        for name in (
+            "_root",
+            "_remote_parent_sampled",
+            "_remote_parent_not_sampled",
+            "_local_parent_sampled",
+            "_local_parent_not_sampled",
+        )
+    ]
+    decisions = [getattr(d, "_decision", None) if type(d) is StaticSampler else None for d in delegates]
+    if not all(isinstance(decision, Decision) for decision in decisions):
+        return None
+    return tuple(decisions)  # type: ignore[arg-type]
+
+
 class _LeanTracer(Tracer):
-    """The SDK tracer, making :class:`_LeanSpan` for every recording span."""
+    """The SDK tracer, making :class:`_LeanSpan` for every recording span.
+
+    With a sampler that :func:`static_decisions` can read, the sampling decision is taken here:
+    asking the sampler looks the parent span up twice more and builds a result object per span.
+    """
+
+    _static_decisions: tuple[Decision, ...] | None = None
 
     def start_span(
         self,
@@ -297,7 +329,7 @@ class _LeanTracer(Tracer):
                 name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
             )
         links = links or ()
-        parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+        parent: SpanContext | None = current_span(context).get_span_context()
         if parent is not None and not isinstance(parent, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
         if parent is None or not parent.is_valid:
@@ -307,9 +339,20 @@ class _LeanTracer(Tracer):
         else:
             trace_id = parent.trace_id
             random_trace_id = parent.trace_flags.random_trace_id
-        sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        is_sampled: bool = sampled.decision.is_sampled()  # type: ignore[no-untyped-call]
-        flags = TraceFlags.SAMPLED if is_sampled else TraceFlags.DEFAULT
+        decisions = self._static_decisions
+        if decisions is not None:  # what that sampler would answer, without asking it
+            if parent is None:
+                decision, trace_state = decisions[0], None
+            else:
+                sampled = parent.trace_flags & TraceFlags.SAMPLED
+                decision = decisions[(2 if parent.is_remote else 4) - sampled]
+                trace_state = parent.trace_state
+            if decision is Decision.DROP:
+                attributes = None
+        else:
+            result = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            decision, attributes, trace_state = result.decision, result.attributes, result.trace_state
+        flags = TraceFlags.SAMPLED if decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         span_context = SpanContext(
@@ -317,17 +360,17 @@ class _LeanTracer(Tracer):
             self.id_generator.generate_span_id(),
             is_remote=False,
             trace_flags=_FLAGS[flags],
-            trace_state=sampled.trace_state,
+            trace_state=trace_state,
         )
-        record_end_metrics = self._tracer_metrics.start_span(parent, sampled.decision)
-        if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]
+        record_end_metrics = self._tracer_metrics.start_span(parent, decision)
+        if decision is Decision.DROP:
             return trace_api.NonRecordingSpan(context=span_context)
         span = _LeanSpan(
             name,
             span_context,
             parent,
             self,
-            sampled.attributes,
+            attributes,
             kind,
             record_exception,
             set_status_on_exception,
@@ -356,4 +399,5 @@ class LeanTracerProvider(TracerProvider):
         )
         if SUPPORTED and type(tracer) is Tracer and all(hasattr(tracer, name) for name in _TRACER_FIELDS):
             tracer.__class__ = _LeanTracer  # same fields, one method more: the provider keeps this object
+            tracer._static_decisions = static_decisions(tracer.sampler)  # type: ignore[attr-defined]
         return tracer

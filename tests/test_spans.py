@@ -16,8 +16,16 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, TraceIdRatioBased
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from crocotel import spans
 from crocotel.spans import SUPPORTED, LeanTracerProvider
@@ -202,6 +210,64 @@ def test_samplers_and_tracer_config_are_honoured() -> None:
     )  # type: ignore[attr-defined]
     tracer.start_span("off").end()
     assert exporter.get_finished_spans() == ()
+
+
+PARENTS = {
+    "no parent": None,
+    "local sampled": SpanContext(0x1, 0x2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+    "local not sampled": SpanContext(0x1, 0x2, is_remote=False, trace_flags=TraceFlags(0)),
+    "remote sampled, trace state": SpanContext(
+        0x1, 0x2, True, TraceFlags(TraceFlags.SAMPLED), TraceState([("k", "v")])
+    ),
+    "remote not sampled": SpanContext(0x1, 0x2, is_remote=True, trace_flags=TraceFlags(0)),
+    "invalid": SpanContext(0, 0, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+}
+SAMPLERS = {
+    "parentbased_always_on": DEFAULT_ON,
+    "parentbased_always_off": DEFAULT_OFF,
+    "all static, odd choices": ParentBased(  # remote parents inverted, local ones followed
+        ALWAYS_OFF, ALWAYS_OFF, ALWAYS_ON, ALWAYS_ON, local_parent_not_sampled=ALWAYS_OFF
+    ),
+    "parentbased_traceidratio": ParentBased(TraceIdRatioBased(1.0)),
+}
+
+
+def started(
+    provider_class: type[TracerProvider], sampler: Sampler, parent: SpanContext | None
+) -> tuple[Any, ...]:
+    """What a sampler decided for a span under ``parent``, as seen on the span."""
+    tracer = provider_class(sampler=sampler).get_tracer("sampling")
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None
+    span = tracer.start_span("s", context, attributes={"a": 1})
+    own = span.get_span_context()
+    recorded = dict(span.attributes) if isinstance(span, ReadableSpan) and span.attributes else None  # type: ignore[arg-type]
+    return (
+        span.is_recording(),
+        int(own.trace_flags),
+        own.trace_state,
+        own.trace_id if parent is not None and parent.is_valid else "new trace",
+        getattr(span, "parent", None),
+        recorded,
+    )
+
+
+@pytest.mark.parametrize("parent", PARENTS.values(), ids=PARENTS.keys())
+@pytest.mark.parametrize("sampler", SAMPLERS.values(), ids=SAMPLERS.keys())
+def test_sampling_decisions_are_the_samplers_own(sampler: Sampler, parent: SpanContext | None) -> None:
+    """Parent-based samplers with fixed delegates are decided without being asked: the same answers."""
+    assert started(LeanTracerProvider, sampler, parent) == started(TracerProvider, sampler, parent)
+
+
+def test_which_samplers_are_decided_without_being_asked() -> None:
+    decided = {name: spans.static_decisions(sampler) is not None for name, sampler in SAMPLERS.items()}
+    assert decided == {
+        "parentbased_always_on": True,
+        "parentbased_always_off": True,
+        "all static, odd choices": True,
+        "parentbased_traceidratio": False,
+    }
+    tracer = LeanTracerProvider().get_tracer("default sampler")
+    assert tracer._static_decisions is not None  # type: ignore[attr-defined]
 
 
 def test_unknown_sdk_shape_falls_back_to_sdk_spans(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,10 +23,12 @@ from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanContext
 
+from crocotel.current import SPAN_KEY, current_context
+
+__all__ = ["SPAN_KEY", "SUPPRESS_HTTP", "DeliveredUpdates", "derive", "http_suppressed", "with_span"]
+
 SUPPRESS_HTTP = _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 """The context key that tells HTTP instrumentations to leave a request alone."""
-SPAN_KEY: str = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, context_api.Context())))
-"""The key under which OpenTelemetry keeps the current span, learnt from its public API."""
 
 
 def derive(parent: context_api.Context, values: dict[str, object]) -> context_api.Context:
@@ -40,7 +42,7 @@ def derive(parent: context_api.Context, values: dict[str, object]) -> context_ap
 
 def with_span(span: trace.Span) -> context_api.Context:
     """The current context with ``span`` as its current span."""
-    return derive(context_api.get_current(), {SPAN_KEY: span})
+    return derive(current_context(), {SPAN_KEY: span})
 
 
 def http_suppressed() -> bool:

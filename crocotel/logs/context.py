@@ -7,8 +7,9 @@ another thread (a ``QueueHandler``).
 
 from __future__ import annotations
 
-from opentelemetry.context import Context, get_current
-from opentelemetry.trace import get_current_span
+from opentelemetry.context import Context
+
+from crocotel.current import current_context, current_span
 
 __all__ = ["NO_IDS", "current_ids"]
 
@@ -27,11 +28,11 @@ def current_ids() -> tuple[str, str]:
     never claims a trace that does not exist.
     """
     global _last
-    context = get_current()
+    context = current_context()
     last = _last  # one read: the tuple is swapped whole, so threads never see half an update
     if context is last[0]:
         return last[1]
-    span = get_current_span(context).get_span_context()
+    span = current_span(context).get_span_context()
     ids = (f"{span.trace_id:032x}", f"{span.span_id:016x}") if span.is_valid else NO_IDS
     _last = (context, ids)
     return ids

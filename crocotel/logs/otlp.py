@@ -16,9 +16,9 @@ from typing import Any
 from opentelemetry._logs import Logger as OtelLogger
 from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import get_current_span
 from opentelemetry.util.types import AnyValue
 
+from crocotel.current import current_span
 from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
@@ -289,7 +289,7 @@ class OtlpHandler(logging.Handler):
             value.__class__ in _SCALARS for value in attributes.values()
         ):
             return None  # limits or nested values: the SDK's record applies and cleans them
-        span_context = get_current_span().get_span_context()
+        span_context = current_span().get_span_context()
         return BridgedRecord(
             int(record.created * 1e9),
             self._severity(record.levelno),
