@@ -11,29 +11,49 @@ anything that is not a span gives ``INVALID_SPAN``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
-__all__ = ["SPAN_KEY", "current_context", "current_span"]
+__all__ = ["SPAN_KEY", "attach", "current_context", "current_span", "detach"]
 
 SPAN_KEY: str = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, context_api.Context())))
 """The key under which OpenTelemetry keeps the current span, learnt from its public API."""
 
 
-def _context_reader() -> Callable[[], context_api.Context]:
-    """The context variable's own ``get`` when the SDK keeps the context in one, else the API's."""
+def _context_variable() -> ContextVar[context_api.Context] | None:
+    """The context variable the SDK keeps the current context in; None for another runtime context."""
     runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
     variable = getattr(runtime, "_current_context", None)
     if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, ContextVar):
-        return variable.get
-    return context_api.get_current
+        return variable
+    return None
 
 
-current_context: Callable[[], context_api.Context] = _context_reader()
+_VARIABLE = _context_variable()
+
+current_context: Callable[[], context_api.Context] = (
+    _VARIABLE.get if _VARIABLE is not None else context_api.get_current
+)
 """The current context (``opentelemetry.context.get_current()``)."""
+
+attach: Callable[[context_api.Context], Token[context_api.Context]] = (
+    _VARIABLE.set if _VARIABLE is not None else context_api.attach
+)
+"""Make a context current (``opentelemetry.context.attach()``)."""
+
+_reset = _VARIABLE.reset if _VARIABLE is not None else context_api.detach
+
+
+def detach(token: Token[context_api.Context]) -> None:
+    """Restore the context before :func:`attach` (``opentelemetry.context.detach()``): a token that
+    cannot be restored here (another context, used twice) is logged by the API, never raised."""
+    try:
+        _reset(token)
+    except Exception:
+        context_api.detach(token)  # fails the same way, and logs it
 
 _IS_SPAN: dict[type, bool] = {}
 _MAX_CLASSES = 64

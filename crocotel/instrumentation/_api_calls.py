@@ -30,6 +30,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from crocotel.current import attach, current_context, detach
 from crocotel.instrumentation._context import SPAN_KEY, SUPPRESS_HTTP, DeliveredUpdates, derive
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
@@ -100,7 +101,7 @@ _CALL_KEY = context_api.create_key("crocotel-bot-api-call")
 
 def current_call() -> ApiCall | None:
     """The call in flight, for the library's HTTP layer to report the status code into."""
-    call = context_api.get_current().get(_CALL_KEY)
+    call = current_context().get(_CALL_KEY)
     return call if isinstance(call, ApiCall) else None
 
 
@@ -134,7 +135,7 @@ class ApiCalls:
             if len(self._attributes) >= _MAX_URLS:
                 self._attributes.clear()
             attributes = self._attributes[key] = http_attributes(url, method)
-        parent = context_api.get_current()
+        parent = current_context()
         if method != GET_UPDATES or self._trace_polls:
             span = self._tracer.start_span(method, parent, SpanKind.CLIENT, attributes)
             call = ApiCall(method, attributes, span)
@@ -142,7 +143,7 @@ class ApiCalls:
         else:
             call = ApiCall(method, attributes, None)
             values = {SUPPRESS_HTTP: True, _CALL_KEY: call}
-        call.token = context_api.attach(derive(parent, values))
+        call.token = attach(derive(parent, values))
         return call
 
     def succeeded(self, call: ApiCall, bot_id: int | None = None, update_ids: Sequence[int] = ()) -> None:
@@ -198,7 +199,7 @@ class ApiCalls:
                 call.span.end()
         finally:
             if call.token is not None:
-                context_api.detach(call.token)  # logs instead of raising
+                detach(call.token)  # logs instead of raising
 
     def _late_span(self, call: ApiCall) -> trace.Span:
         return self._tracer.start_span(

@@ -47,7 +47,7 @@ def with_span(span: trace.Span) -> context_api.Context:
 
 def http_suppressed() -> bool:
     """Whether the current context suppresses HTTP instrumentation."""
-    return bool(context_api.get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY))
+    return bool(current_context().get(_SUPPRESS_HTTP_INSTRUMENTATION_KEY))
 
 
 _MAX_DELIVERED = 1024  # ten full getUpdates batches; older entries are dropped first

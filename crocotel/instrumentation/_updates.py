@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from crocotel import errors
+from crocotel.current import attach, current_context, detach
 from crocotel.instrumentation._context import SPAN_KEY, DeliveredUpdates, derive, with_span
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
@@ -99,7 +100,7 @@ _STATE_KEY = context_api.create_key("crocotel-telegram-update")
 
 def current_update() -> UpdateState | None:
     """The state of the update being processed, None outside an update."""
-    state = context_api.get_current().get(_STATE_KEY)
+    state = current_context().get(_STATE_KEY)
     return state if isinstance(state, UpdateState) else None
 
 
@@ -115,8 +116,8 @@ class UpdateScope:
         self.span = span
         self.update_type = update_type
         self.state = UpdateState()
-        current = context_api.get_current()
-        self.context_token = context_api.attach(derive(current, {SPAN_KEY: span, _STATE_KEY: self.state}))
+        current = current_context()
+        self.context_token = attach(derive(current, {SPAN_KEY: span, _STATE_KEY: self.state}))
         self.started = time.perf_counter()
 
 
@@ -229,7 +230,7 @@ def chat_type_of(event: Any) -> str | None:
 
 def enter_span(span: trace.Span) -> Token[context_api.Context]:
     """Make ``span`` current; ``close_span`` ends it and restores the context."""
-    return context_api.attach(with_span(span))
+    return attach(with_span(span))
 
 
 def close_span(span: trace.Span, token: Token[context_api.Context]) -> None:
@@ -237,4 +238,4 @@ def close_span(span: trace.Span, token: Token[context_api.Context]) -> None:
     try:
         span.end()
     finally:
-        context_api.detach(token)  # logs instead of raising
+        detach(token)  # logs instead of raising
