@@ -223,6 +223,21 @@ class _LeanSpan(_Span):
         self._links: Any = _NOTHING
         self._record_end_metrics = record_end_metrics
 
+    @property
+    def dropped_attributes(self) -> int:
+        """As the SDK's, without its abstract-class check (the attributes are always bounded here)."""
+        return self._attributes.dropped  # type: ignore[union-attr,no-any-return]
+
+    @property
+    def dropped_events(self) -> int:
+        """As the SDK's; no list yet (a tuple) has dropped nothing."""
+        return _dropped(self._events)
+
+    @property
+    def dropped_links(self) -> int:
+        """As the SDK's; links kept from start as a tuple have dropped nothing."""
+        return _dropped(self._links)
+
     def _add_event(self, event: Event) -> None:
         self._append("_events", self._limits.max_events, event, "_add_event")
 
@@ -255,6 +270,13 @@ class _LeanSpan(_Span):
             self._record_end_metrics()
         self._span_processor._on_ending(self)
         self._span_processor.on_end(self)
+
+
+def _dropped(items: Any) -> int:
+    """Items a span's event or link list dropped (its ``dropped`` count when it is a bounded list)."""
+    if items.__class__ is tuple:
+        return 0
+    return items.dropped if isinstance(items, BoundedList) else 0
 
 
 def _start_links(links: Sequence[Link], limits: SpanLimits) -> Sequence[Link]:

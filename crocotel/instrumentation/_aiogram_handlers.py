@@ -11,7 +11,6 @@ update's :class:`UpdateState` for the update span.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -89,9 +88,11 @@ class HandlerTracer:
             self._ran(state, names, args, kwargs)
             return result
         finally:
-            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
+            try:  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - started
                 self._instruments.handler(names.handler, names.router, seconds, failed)
+            except Exception:  # telemetry must never break the bot
+                pass
             close_span(span, token)
 
     def _ran(self, state: UpdateState, names: HandlerNames, args: Any, kwargs: Any) -> None:

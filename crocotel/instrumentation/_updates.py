@@ -14,7 +14,6 @@ get what they asked for, whatever the error handler answered.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from contextvars import Token
@@ -205,9 +204,11 @@ class UpdateSpans:
         except Exception:  # telemetry must never break the bot
             pass
         finally:
-            with contextlib.suppress(Exception):  # recorded while the span is current: its exemplar
+            try:  # recorded while the span is current: its exemplar
                 seconds = time.perf_counter() - scope.started
                 self._instruments.update_finished(scope.update_type, outcome, error_type, seconds)
+            except Exception:  # telemetry must never break the bot
+                pass
             _close(scope)
 
 

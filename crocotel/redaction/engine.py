@@ -303,13 +303,18 @@ class Redactor:
         try:
             out: dict[str, Any] | None = None
             new: object
+            sensitive_keys, clean = self._sensitive_keys, self._clean
             for key, item in attrs.items():
-                # the common case first: a plain value under an ordinary key (spans carry a few
-                # per span, mostly seen before: text() answers those from its clean cache)
+                # the common case first: a plain value under an ordinary key, mostly seen before
+                # (method names, outcomes, handler names): both answers come from the caches that
+                # is_sensitive_key() and text() would look in first
                 kind = item.__class__
-                if kind in _UNKEYED_PLAIN and not self.is_sensitive_key(key):
-                    if kind is not str:
-                        continue
+                sensitive = sensitive_keys.get(key) if key.__class__ is str else None
+                if sensitive is None:
+                    sensitive = self.is_sensitive_key(key)
+                if kind in _UNKEYED_PLAIN and not sensitive:
+                    if kind is not str or item in clean or item in self._clean_digits:  # read anew:
+                        continue  # learning a phone number replaces that set
                     new = self.text(item, signal)
                 else:
                     new = self.value(item, signal, key)
