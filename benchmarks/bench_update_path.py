@@ -18,10 +18,16 @@ Each configuration runs in its own process from crocotel's benchmark venv
 OTLP receiver in this process), feeding ``--updates`` updates after a warm-up,
 ``--window`` at a time; configurations alternate A C0 C for ``--runs`` rounds. Per
 update: CPU of the main thread and of the whole process (export threads included).
-Prints one JSON line at the end (Linux only).
+
+``--instructions`` counts instead of timing: each configuration runs once under valgrind's
+callgrind, counting from the end of the warm-up to the end of the measured updates, with
+exports held until exit (``HELD_EXPORTS``). The same code gives the same count within about
+0.5%, whatever else the machine does, so it ranks a cut of 2% in one run; what it leaves out
+is the export thread's batch work (building requests, HTTP), which ``bench_instructions``
+counts on the real bots. Prints one JSON line at the end (Linux only).
 
     .venv/bin/python benchmarks/bench_update_path.py [--updates 4000] [--runs 5] [--window 16]
-        [--baseline REF] [--baseline-env CROCOTEL_REDACT=off]
+        [--baseline REF] [--baseline-env CROCOTEL_REDACT=off] [--instructions]
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from crocotel.testing import OtlpReceiver  # noqa: E402
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # shape of a real token: redaction sees one
 
 FEEDER = '''
-import asyncio, datetime, json, logging, os, sys, time
+import asyncio, datetime, json, logging, os, subprocess, sys, time
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
@@ -112,9 +118,15 @@ async def main():
     updates = [update(bot, n) for n in range(warmup + measured)]
     await feed(dispatcher, bot, updates[:warmup], window)
     calls = session.calls
+    counting = os.environ.get("COUNT_INSTRUCTIONS") == "1"
+    if counting:  # under callgrind: count from here (see count_once)
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
     cpu, main = time.process_time(), time.thread_time()
     await feed(dispatcher, bot, updates[warmup:], window)
     cpu, main = time.process_time() - cpu, time.thread_time() - main
+    if counting:
+        subprocess.run(["callgrind_control", "-d", str(os.getpid())], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True, capture_output=True)
     if session.calls - calls < measured * 0.75:
         raise SystemExit(f"only {session.calls - calls} answers to {measured} updates")
     with open(os.environ["RESULT_FILE"], "w") as out:
@@ -125,6 +137,16 @@ asyncio.run(main())
 '''
 
 
+HELD_EXPORTS = {
+    f"OTEL_{signal}_{name}": value
+    for signal in ("BSP", "BLRP")
+    for name, value in (("MAX_QUEUE_SIZE", "1000000"), ("MAX_EXPORT_BATCH_SIZE", "1000000"))
+} | {"OTEL_BSP_SCHEDULE_DELAY": "3600000", "OTEL_BLRP_SCHEDULE_DELAY": "3600000"}
+"""With ``--instructions``: spans and records queue until exit instead of leaving in batches of 512
+or every few seconds, so no export lands inside the counted window (where one lands moves a count
+by up to 10%); the export thread's batch work is then the only part not counted."""
+
+
 def run_once(
     config: str,
     python: Path,
@@ -133,32 +155,77 @@ def run_once(
     args: argparse.Namespace,
     baseline: Path | None,
 ) -> dict[str, float]:
-    """One process feeding the dispatcher; its CPU per update."""
+    """One process feeding the dispatcher; its CPU per update, or with ``--instructions`` the
+    instructions per update that callgrind counted over the measured updates."""
     result = workdir / f"result-{config}.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
     env.update(BOT_TOKEN=TOKEN, RESULT_FILE=str(result))
     feeder = [str(python), str(workdir / "feeder.py"), str(args.warmup), str(args.updates), str(args.window)]
+    path: list[str] = []
     if config != "A":
         env.update(telemetry_env("bench-update-path", receiver.endpoint))
-        feeder.insert(0, str(python.parent / "opentelemetry-instrument"))
+        if args.instructions:  # what opentelemetry-instrument does, without an exec under valgrind
+            env.update(HELD_EXPORTS)
+            path.append(_auto_instrumentation(python))
+        else:
+            feeder.insert(0, str(python.parent / "opentelemetry-instrument"))
     if config == BASELINE:
         if baseline is not None:
-            env["PYTHONPATH"] = str(baseline)
+            path.insert(0, str(baseline))
         if args.baseline_env:
             env.update(settings(args.baseline_env))
-    subprocess.run(feeder, cwd=workdir, env=env, check=True, timeout=600, capture_output=True)
-    return dict(json.loads(result.read_text()))
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    dump = workdir / f"callgrind-{config}.out"
+    if args.instructions:
+        env["COUNT_INSTRUCTIONS"] = "1"
+        feeder[:0] = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={dump}"]
+    subprocess.run(feeder, cwd=workdir, env=env, check=True, timeout=1800, capture_output=True)
+    measured = dict(json.loads(result.read_text()))
+    if args.instructions:
+        measured["instructions"] = _dumped(workdir, dump.name) / args.updates
+    return measured
+
+
+def _auto_instrumentation(python: Path) -> str:
+    """The folder whose ``sitecustomize`` opentelemetry-instrument puts first on the path."""
+    code = "import opentelemetry.instrumentation.auto_instrumentation as m; print(m.__path__[0])"
+    done = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _dumped(workdir: Path, name: str) -> int:
+    """Instructions in the dump ``callgrind_control -d`` wrote (the final dump at exit is left out)."""
+    total = 0
+    for path in workdir.glob(name + "*"):
+        text = path.read_text(errors="replace")
+        if "Trigger: dump" in text:
+            line = next(line for line in text.splitlines() if line.startswith("summary:"))
+            total += int(line.split()[1])
+        path.unlink()
+    if not total:
+        raise SystemExit("callgrind wrote no dump: is valgrind installed?")
+    return total
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--updates", type=int, default=4000)
+    parser.add_argument("--warmup", type=int, help="updates before measuring (500; 200 with --instructions)")
+    parser.add_argument("--updates", type=int, help="updates measured (4000; 400 with --instructions)")
     parser.add_argument("--window", type=int, default=16, help="updates fed at once")
-    parser.add_argument("--runs", type=int, default=5, help="rounds of A (C0) C")
+    parser.add_argument("--runs", type=int, help="rounds of A (C0) C (5; 1 with --instructions)")
     parser.add_argument("--baseline", help="git ref: also run crocotel's code at this ref (C0) before C")
     parser.add_argument("--baseline-env", help="VAR=VALUE[,VAR=VALUE]: settings for C0")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per update under valgrind's callgrind, exports held until exit",
+    )
     args = parser.parse_args()
+    counting = args.instructions
+    args.warmup = args.warmup or (200 if counting else 500)
+    args.updates = args.updates or (400 if counting else 4000)
+    args.runs = args.runs or (1 if counting else 5)
     python = crocotel_python()
     configs = ["A", "C"]
     baseline = baseline_tree(args.baseline) if args.baseline else None
@@ -174,8 +241,14 @@ def main() -> int:
                     config: run_once(config, python, workdir, receiver, args, baseline) for config in configs
                 }
                 rounds.append(runs)
-                shown = ", ".join(f"{c} {r['cpu_us']:.0f} ({r['main_us']:.0f} main)" for c, r in runs.items())
-                print(f"round {rnd + 1}: us/update {shown}", file=sys.stderr)
+                if counting:
+                    shown = ", ".join(f"{c} {r['instructions'] / 1e3:,.1f}" for c, r in runs.items())
+                    print(f"round {rnd + 1}: k instructions/update {shown}", file=sys.stderr)
+                else:
+                    shown = ", ".join(
+                        f"{c} {r['cpu_us']:.0f} ({r['main_us']:.0f} main)" for c, r in runs.items()
+                    )
+                    print(f"round {rnd + 1}: us/update {shown}", file=sys.stderr)
             if not receiver.spans():
                 raise SystemExit("no span reached the receiver: C did not run with crocotel")
     finally:
@@ -193,11 +266,19 @@ def main() -> int:
         "window": args.window,
         "rounds": args.runs,
     }
-    for what in ("cpu_us", "main_us"):
+    for what in ("instructions", "cpu_us", "main_us") if counting else ("cpu_us", "main_us"):
         out[what] = {c: median([r[c][what] for r in rounds]) for c in configs}
         out[f"added_{what}"] = {
             c: median([r[c][what] - r["A"][what] for r in rounds]) for c in configs if c != "A"
         }
+    if BASELINE in configs and counting:
+        out["after_vs_before_added_instructions"] = median(
+            [
+                (r["C"]["instructions"] - r["A"]["instructions"])
+                / (r[BASELINE]["instructions"] - r["A"]["instructions"])
+                for r in rounds
+            ]
+        )
     if BASELINE in configs:
         out["after_vs_before_added_cpu"] = median(
             [
