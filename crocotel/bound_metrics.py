@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from opentelemetry.metrics import Histogram
@@ -29,19 +29,27 @@ from crocotel.current import current_context, current_span
 
 __all__ = ["BoundHistogram"]
 
+_FIELDS = ("value", "time_unix_nano", "instrument", "context", "attributes")
+
 try:
     from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
     from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
     @dataclass(frozen=True)
     class _Clean(Measurement):
-        """A measurement whose attributes are already clean: no copy at construction."""
+        """A measurement whose attributes are already clean: no copy at construction (and made by
+        setting its fields in one step, see ``BoundHistogram.record``)."""
 
         def __post_init__(self) -> None:
             pass
 
+    if [field.name for field in fields(_Clean)] != list(_FIELDS) or hasattr(_Clean, "__slots__"):
+        raise ImportError("a Measurement of another shape")
+
 except ImportError:  # another SDK: every record takes its own path
     _Clean = None  # type: ignore[assignment, misc]
+
+_new = object.__new__
 
 _SDK_PATH: tuple[Any, ...] = ()
 """Targets of a series the shortcut cannot reach: every record goes through the SDK."""
@@ -80,7 +88,11 @@ class BoundHistogram:
                     sample = current_span(context).get_span_context().trace_flags.sampled
                 else:
                     sample = self._filter.should_sample(value, now, attributes, context)
-                measurement = _Clean(value, now, histogram, context, attributes)
+                measurement = _new(_Clean)  # fields set in one step: the frozen dataclass's
+                measurement.__dict__.update(  # __init__ sets them one call at a time
+                    value=value, time_unix_nano=now, instrument=histogram, context=context,
+                    attributes=attributes,
+                )
                 for aggregation in self._targets:
                     aggregation.aggregate(measurement, sample)
                 return
