@@ -100,6 +100,8 @@ def count_once(
     ]
     if options.cache_sim:
         valgrind.append("--cache-sim=yes")
+    if options.branch_sim:
+        valgrind.append("--branch-sim=yes")
     try:
         with BotApiThread() as api, OtlpReceiver() as receiver:
             proc = subprocess.Popen(
@@ -149,6 +151,11 @@ def main() -> int:
     parser.add_argument(
         "--cache-sim", action="store_true", help="also count cache misses (callgrind's model; 2x slower)"
     )
+    parser.add_argument(
+        "--branch-sim",
+        action="store_true",
+        help="also count branches and their mispredictions (callgrind's model: Bc/Bcm, Bi/Bim)",
+    )
     parser.add_argument("--keep", help="keep each window's callgrind dump here, for callgrind_annotate")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -184,7 +191,7 @@ def main() -> int:
                     "added": {c: round(v) for c, v in added.items()},
                     "crocotel_added_vs_stock_added": round(added["C"] / added["B"], 3),
                 }
-                if args.cache_sim:
+                if args.cache_sim or args.branch_sim:
                     cell["events_per_update"] = misses
                 if BASELINE in added:
                     cell["after_vs_before_added"] = round(added["C"] / added[BASELINE], 3)
