@@ -59,7 +59,13 @@ class BoundHistogram:
     """``histogram.record(value, attributes)`` with ``attributes`` fixed; never raises."""
 
     __slots__ = (
-        *("_attributes", "_filter", "_histogram", "_resolvable", "_storages", "_targets", "_trace_based"),
+        "_attributes",
+        "_filter",
+        "_histogram",
+        "_resolvable",
+        "_storages",
+        "_targets",
+        "_trace_based",
     )
 
     def __init__(self, histogram: Histogram, attributes: dict[str, Any]) -> None:
@@ -90,7 +96,10 @@ class BoundHistogram:
                     sample = self._filter.should_sample(value, now, attributes, context)
                 measurement = _new(_Clean)  # fields set in one step: the frozen dataclass's
                 measurement.__dict__.update(  # __init__ sets them one call at a time
-                    value=value, time_unix_nano=now, instrument=histogram, context=context,
+                    value=value,
+                    time_unix_nano=now,
+                    instrument=histogram,
+                    context=context,
                     attributes=attributes,
                 )
                 for aggregation in self._targets:

@@ -55,6 +55,7 @@ def detach(token: Token[context_api.Context]) -> None:
     except Exception:
         context_api.detach(token)  # fails the same way, and logs it
 
+
 _IS_SPAN: dict[type, bool] = {}
 _MAX_CLASSES = 64
 

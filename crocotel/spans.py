@@ -369,8 +369,6 @@ class _LeanTracer(Tracer):
                 sampled = parent.trace_flags & TraceFlags.SAMPLED
                 decision = decisions[(2 if parent.is_remote else 4) - sampled]
                 trace_state = parent.trace_state
-            if decision is Decision.DROP:
-                attributes = None
         else:
             result = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
             decision, attributes, trace_state = result.decision, result.attributes, result.trace_state
