@@ -73,6 +73,8 @@ TEXTS = ("hello", "how are you?", "/start", "what's new", "good morning!")
 MODULES = {"crocbot": "examples.crocbot_pinned", "aiohttp": "examples.aiohttp_bot"}
 WINDOWS = {"sequential": 1, "concurrent": 16}
 BASELINE = "C0"
+BOT_CPUS: set[int] = set()
+"""The CPU the bots run on (``--bot-cpu``); empty: wherever the scheduler puts them."""
 # (spans, log records) per update each configuration must deliver for its timing to mean anything.
 # crocbot under crocotel: update -> handler -> sendMessage, and its "echoing" line (4 texts in 5);
 # the aiohttp bot under crocotel: the sendMessage span and its "update N from chat C" line.
@@ -95,6 +97,8 @@ class Run:
 
     cpu_us: float
     main_us: float
+    sys_us: float
+    faults: float
     throughput: float
     startup_s: float
     rss_mb: float
@@ -223,11 +227,13 @@ def env_for(
     return env
 
 
-def proc_stat(pid: int) -> tuple[float, float, float]:
-    """(CPU seconds of every thread so far, of the main thread, resident MB) of a running process.
+def proc_stat(pid: int) -> tuple[float, float, float, float, int]:
+    """(CPU seconds of every thread so far, of the main thread, resident MB, system CPU seconds,
+    minor page faults) of a running process.
 
     CPU is user plus system time; the main thread runs the event loop, the rest is
-    export, metrics and other background threads.
+    export, metrics and other background threads. System time and page faults are
+    the part of the cost that instruction counts in user space do not see.
     """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     main = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -235,7 +241,7 @@ def proc_stat(pid: int) -> tuple[float, float, float]:
     cpu = (int(fields[11]) + int(fields[12])) / tick
     main_cpu = (int(main[11]) + int(main[12])) / tick
     rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    return cpu, main_cpu, rss
+    return cpu, main_cpu, rss, int(fields[12]) / tick, int(fields[7])
 
 
 class Driver:
@@ -271,6 +277,7 @@ def run_once(
         started = time.monotonic()
         proc = subprocess.Popen(
             command(bot, config, pythons),
+            preexec_fn=(lambda: os.sched_setaffinity(0, BOT_CPUS)) if BOT_CPUS else None,
             cwd=workdir,
             env=env_for(config, api, receiver, total, window, pythons.baseline, pythons.baseline_env),
             stdout=subprocess.DEVNULL,
@@ -284,11 +291,11 @@ def run_once(
             startup = time.monotonic() - started
             driver = Driver(api, window, proc)
             driver.until(warmup)
-            cpu_before, main_before, _ = proc_stat(proc.pid)
+            cpu_before, main_before, _, sys_before, faults_before = proc_stat(proc.pid)
             t0 = time.monotonic()
             driver.until(total)
             elapsed = time.monotonic() - t0
-            cpu_after, main_after, rss = proc_stat(proc.pid)
+            cpu_after, main_after, rss, sys_after, faults_after = proc_stat(proc.pid)
             code = proc.wait(timeout=60)
         finally:
             reap(proc)
@@ -304,6 +311,8 @@ def run_once(
     run = Run(
         cpu_us=(cpu_after - cpu_before) / measured * 1e6,
         main_us=(main_after - main_before) / measured * 1e6,
+        sys_us=(sys_after - sys_before) / measured * 1e6,
+        faults=(faults_after - faults_before) / measured,
         throughput=measured / elapsed,
         startup_s=startup,
         rss_mb=rss,
@@ -345,6 +354,8 @@ def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
         out[config] = {
             "cpu_us_per_update": spread([r.cpu_us for r in rs]),
             "main_thread_us_per_update": spread([r.main_us for r in rs]),
+            "system_us_per_update": spread([r.sys_us for r in rs]),
+            "minor_faults_per_update": spread([r.faults for r in rs], 2),
             "updates_per_s": spread([r.throughput for r in rs]),
             "startup_s": spread([r.startup_s for r in rs], 3),
             "rss_mb": spread([r.rss_mb for r in rs]),
@@ -399,7 +410,19 @@ def main() -> int:
     parser.add_argument(
         "--unpinned", action="store_true", help="run crocbot as it is (see PINNED_CROCBOT): what a user sees"
     )
+    parser.add_argument(
+        "--bot-cpu",
+        type=int,
+        help="run the bot on this CPU alone and the stand-in and receiver on the others, as in a "
+        "one-CPU container (default: no placement)",
+    )
     args = parser.parse_args()
+    if args.bot_cpu is not None:
+        others = os.sched_getaffinity(0) - {args.bot_cpu}
+        if args.bot_cpu not in os.sched_getaffinity(0) or not others:
+            raise SystemExit(f"--bot-cpu {args.bot_cpu}: needs that CPU and another one free for the stand-in")
+        BOT_CPUS.add(args.bot_cpu)
+        os.sched_setaffinity(0, others)  # threads started from here on inherit it
     if args.unpinned:
         MODULES["crocbot"] = "examples.crocbot"
     bots = args.bots.split(",")
@@ -428,7 +451,8 @@ def main() -> int:
                         runs[config] = run
                         print(
                             f"round {rnd + 1} {bot:<8} {mode:<10} {config}: {run.cpu_us:7.0f} us CPU/update "
-                            f"({run.main_us:.0f} main thread), "
+                            f"({run.main_us:.0f} main thread, {run.sys_us:.0f} system, "
+                            f"{run.faults:.2f} faults), "
                             f"{run.throughput:6.0f}/s, start {run.startup_s:.2f} s, {run.rss_mb:.0f} MB, "
                             f"{run.spans:.2f} spans and {run.records:.2f} records/update",
                             file=sys.stderr,
