@@ -127,3 +127,78 @@ def test_long_polls_get_no_span_and_others_do() -> None:
     send.end()
     assert sorted(s.name for s in exporter.get_finished_spans()) == ["POST", "work"]
     assert "tracer_provider" not in client_options(trace_getupdates=True)
+
+
+async def test_plain_aiohttp_calls_are_counted_once_each_with_their_outcome() -> None:
+    """Through the upstream instrumentation's hooks: an answer, an error, a refused connection, a
+    cancelled call, a call whose span is sampled out and a poll whose span is not made all count
+    once, and a request made under a framework's Bot API span (HTTP suppressed) not at all."""
+    import asyncio
+
+    import aiohttp
+    from opentelemetry import context as context_api
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from crocotel.instrumentation._context import SUPPRESS_HTTP
+    from crocotel.instrumentation._instruments import instruments_for
+    from crocotel.testing import BotApiThread
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    hooks = BotApiHooks(instruments_for(meters))
+    exporter = InMemorySpanExporter()
+    traced = TracerProvider()
+    traced.add_span_processor(SimpleSpanProcessor(exporter))
+    options = client_options(trace_getupdates=False)
+    options = {**options, "request_hook": hooks.request_hook, "response_hook": hooks.response_hook}
+    counts: dict[tuple[str, str, object], int] = {}
+    with BotApiThread() as api:
+        for provider in (traced, TracerProvider(sampler=ALWAYS_OFF)):
+            instrumentor = AioHttpClientInstrumentor()
+            tracing = {**options, "tracer_provider": type(options["tracer_provider"])(provider)}
+            instrumentor.instrument(**tracing)
+            try:
+                api.fail_next("sendMessage", 400, "Bad Request: chat not found")
+                api.delay_next("getChat", 5)
+                async with aiohttp.ClientSession() as session:
+                    for method in ("sendMessage", "sendMessage", "getUpdates"):
+                        async with session.post(
+                            api.method_url(method), json={"chat_id": 1, "text": "x"}
+                        ) as r:
+                            await r.read()
+                    slow = asyncio.ensure_future(session.post(api.method_url("getChat"), json={}))
+                    await asyncio.sleep(0.3)
+                    slow.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await slow
+                    token = context_api.attach(context_api.set_value(SUPPRESS_HTTP, True))
+                    try:
+                        async with session.post(api.method_url("getMe")) as r:
+                            await r.read()
+                    finally:
+                        context_api.detach(token)
+                with pytest.raises(aiohttp.ClientError):
+                    async with aiohttp.ClientSession() as session:  # nothing listens there
+                        await session.post(f"http://127.0.0.1:9/bot{api.token}/getMe")
+            finally:
+                instrumentor.uninstrument()
+    data = reader.get_metrics_data()
+    for metric in (m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics):
+        if metric.name == "telegram.api.duration":
+            for point in metric.data.data_points:
+                a = point.attributes or {}
+                key = (str(a["telegram.api.method"]), str(a["telegram.api.outcome"]), a.get("error.type"))
+                counts[key] = point.count
+    assert counts == {  # both passes: traced, then every span sampled out
+        ("sendMessage", "ok", None): 2,
+        ("sendMessage", "error", "400"): 2,
+        ("getUpdates", "ok", None): 2,
+        ("getChat", "cancelled", None): 2,
+        ("getMe", "network_error", "aiohttp.client_exceptions.ClientConnectorError"): 2,
+    }
+    # traced: no span for the answered poll nor for the suppressed getMe; the refused one has its span
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == ["getChat", "getMe", "sendMessage", "sendMessage"]

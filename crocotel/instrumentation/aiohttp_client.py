@@ -23,16 +23,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from crocotel.instrumentation._context import http_suppressed
 from crocotel.instrumentation._instruments import TelegramInstruments, instruments_for
 from crocotel.instrumentation._vocabulary import (
     API_ERROR_CODE,
@@ -51,6 +48,8 @@ INSTRUMENTATION_MARK = "_is_instrumented_by_opentelemetry"
 
 _URL_KEYS = ("url.full", "http.url")
 _REMEMBERED_URLS = 512
+_IN_FLIGHT_BOUND = 10_000
+"""Bot API calls timed at once; past it the clocks are dropped (a hook's answer never came)."""
 _UNSEEN = object()
 
 
@@ -143,18 +142,23 @@ class _PollSkippingTracerProvider(trace.TracerProvider):
 
 
 class BotApiHooks:
-    """Hooks and a trace config for opentelemetry-instrumentation-aiohttp-client.
+    """Hooks for opentelemetry-instrumentation-aiohttp-client: spans named, Bot API calls counted.
 
-    ``request_hook`` names the span, ``response_hook`` notes the error code and
-    gives a failed poll its span; the metrics come from :meth:`trace_config`,
-    aiohttp's own request tracing, so they are right even for spans that are
-    sampled out or not created.
+    ``request_hook`` names the span and starts the call's clock, ``response_hook`` (called
+    for an answer and for a failure alike) notes the error code, counts and times the call
+    and gives a failed poll its span. The upstream instrumentation calls both for every
+    request it handles, spans sampled out or not created included, so the counts are right
+    for those too; a request it leaves alone (suppressed under a framework's Bot API span,
+    or excluded by ``OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS``) is not counted here either.
+    Counting in the hooks rather than in a trace config of crocotel's own spares aiohttp a
+    second round of its seven request signals per call.
     """
 
     def __init__(self, instruments: TelegramInstruments | None = None) -> None:
         self._instruments = instruments
         self._methods = Capped(256)
         self._by_path: dict[str, str | None] = {}
+        self._started: dict[int, tuple[str, float]] = {}  # id(span) -> (method, clock) while in flight
 
     @property
     def instruments(self) -> TelegramInstruments:
@@ -165,8 +169,8 @@ class BotApiHooks:
     def method(self, url: Any) -> str | None:
         """The (capped) Bot API method of a request URL, else None.
 
-        Asked three times per request (trace config, request and response hooks) for the same
-        few paths: the answer is remembered per path instead of matching the pattern each time.
+        Asked twice per request (request and response hooks) for the same few paths: the
+        answer is remembered per path instead of matching the pattern each time.
         """
         path = url.path
         known = self._by_path.get(path, _UNSEEN)
@@ -180,78 +184,52 @@ class BotApiHooks:
         return capped
 
     def request_hook(self, span: Span, params: Any) -> None:
-        """Name a Bot API request's span after its method; never raises."""
+        """Name a Bot API request's span after its method and start its clock; never raises."""
         try:
-            if not span.is_recording():
-                return
             method = self.method(params.url)
-            if method is not None:
+            if method is None:
+                return
+            started = self._started
+            if len(started) >= _IN_FLIGHT_BOUND:  # answers that never came (the request was dropped)
+                started.clear()
+            started[id(span)] = (method, time.perf_counter())
+            if span.is_recording():
                 span.update_name(method)
                 span.set_attribute(API_METHOD, method)
         except Exception:  # telemetry must never break the request
             pass
 
     def response_hook(self, span: Span, params: Any) -> None:
-        """Note a failed Bot API call's error code, and give a failed poll its span; never raises."""
+        """Count and time a Bot API call, note a failure's error code, and give a failed poll its
+        span; never raises."""
         try:
+            call = self._started.pop(id(span), None)
+            if call is None:
+                return
+            method, started = call
             response = getattr(params, "response", None)
+            seconds = time.perf_counter() - started
             status: int | None = response.status if response is not None else None
-            method = self.method(params.url)
-            if method is None:
-                return
-            if span.is_recording():
-                span.set_attribute(API_OUTCOME, "ok" if status == 200 else _outcome(status))
             if status == 200:
+                self.instruments.api_call(method, seconds, "ok")
+                if span.is_recording():
+                    span.set_attribute(API_OUTCOME, "ok")
                 return
-            if status is not None and span.is_recording():
-                span.set_attribute(API_ERROR_CODE, status)
+            if response is not None:  # as HTTP semconv says: the status code is the error type
+                self.instruments.api_call(method, seconds, _outcome(status), status, str(status))
+            else:
+                exc = getattr(params, "exception", None)
+                if isinstance(exc, BaseException) and not isinstance(exc, Exception):
+                    self.instruments.api_call(method, seconds, "cancelled")
+                else:
+                    kind = error_type(exc) if isinstance(exc, BaseException) else "network"
+                    self.instruments.api_call(method, seconds, "network_error", None, kind)
+            if span.is_recording():
+                span.set_attribute(API_OUTCOME, _outcome(status))
+                if status is not None:
+                    span.set_attribute(API_ERROR_CODE, status)
             if isinstance(span, _UntracedPoll):
                 _late_poll_span(span, method, status, getattr(params, "exception", None))
-        except Exception:  # telemetry must never break the request
-            pass
-
-    def trace_config(self) -> aiohttp.TraceConfig:
-        """An aiohttp trace config that counts and times Bot API calls.
-
-        Marked as the upstream instrumentation marks its own, so that
-        ``AioHttpClientInstrumentor.uninstrument_session`` takes both off a session whose
-        calls a framework layer traces already (aiogram's).
-        """
-        config = aiohttp.TraceConfig()
-        config.on_request_start.append(self._on_start)
-        config.on_request_end.append(self._on_end)
-        config.on_request_exception.append(self._on_exception)
-        setattr(config, INSTRUMENTATION_MARK, True)
-        return config
-
-    async def _on_start(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
-        try:
-            ctx.crocotel_method = None if http_suppressed() else self.method(params.url)
-            ctx.crocotel_started = time.perf_counter()
-        except Exception:
-            ctx.crocotel_method = None
-
-    async def _on_end(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
-        status = params.response.status
-        if status == 200:
-            self._count(ctx, None, "ok", None)
-        else:  # as HTTP semconv says: the status code is the error type when there is no exception
-            self._count(ctx, status, _outcome(status), str(status))
-
-    async def _on_exception(self, _session: Any, ctx: SimpleNamespace, params: Any) -> None:
-        exc = getattr(params, "exception", None)
-        cancelled = isinstance(exc, BaseException) and not isinstance(exc, Exception)
-        kind = error_type(exc) if isinstance(exc, BaseException) else "network"
-        self._count(ctx, None, "cancelled" if cancelled else "network_error", None if cancelled else kind)
-
-    def _count(self, ctx: SimpleNamespace, error_code: int | None, outcome: str, kind: str | None) -> None:
-        try:
-            method = getattr(ctx, "crocotel_method", None)
-            if method is None:
-                return
-            ctx.crocotel_method = None  # one count per request, even if aiohttp reports twice
-            seconds = time.perf_counter() - ctx.crocotel_started
-            self.instruments.api_call(method, seconds, outcome, error_code, kind)
         except Exception:  # telemetry must never break the request
             pass
 
@@ -308,7 +286,6 @@ def client_options(
     options: dict[str, Any] = {
         "request_hook": hooks.request_hook,
         "response_hook": hooks.response_hook,
-        "trace_configs": [hooks.trace_config()],
     }
     if url_filter is not None:
         options["url_filter"] = url_filter
