@@ -22,12 +22,13 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from opentelemetry.metrics import Histogram
+from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter_provider
+from opentelemetry.sdk.metrics import Histogram as _SdkHistogram
 from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
 
 from crocotel.current import current_context, current_span
 
-__all__ = ["BoundHistogram"]
+__all__ = ["BoundHistogram", "SeriesHistogram", "SeriesMeterProvider"]
 
 _FIELDS = ("value", "time_unix_nano", "instrument", "context", "attributes")
 
@@ -137,3 +138,90 @@ class BoundHistogram:
         self._filter = exemplar_filter
         self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
         self._targets = tuple(targets)
+
+
+_MAX_SERIES = 256
+"""Attribute sets one :class:`SeriesHistogram` binds; records with others take the SDK's path."""
+
+
+class SeriesHistogram:
+    """An instrumentation's histogram whose records find their series without the SDK's attribute work.
+
+    HTTP instrumentations record one duration per request with a fresh attribute dict of a
+    few strings and numbers, drawn from a handful of combinations. Each combination (its
+    keys, values and value types, in order) gets a :class:`BoundHistogram` the first time it
+    is seen; records with a context of their own, odd values or more than ``_MAX_SERIES``
+    combinations take the SDK's path. Anything else the instrument offers is the SDK's.
+    """
+
+    __slots__ = ("_histogram", "_series")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram: Any = histogram
+        self._series: dict[tuple[Any, ...], BoundHistogram] = {}
+
+    def record(self, amount: float, attributes: Any = None, context: Any = None) -> None:
+        """Record ``amount`` in the series of ``attributes``."""
+        if context is None and attributes.__class__ is dict:
+            try:
+                key = (*attributes.items(), *map(type, attributes.values()))
+                series = self._series.get(key)
+                if series is None:
+                    series = self._bind(key, attributes)
+                if series is not None:
+                    series.record(amount)
+                    return
+            except TypeError:  # an unhashable value: the SDK cleans or refuses it
+                pass
+        self._histogram.record(amount, attributes, context)
+
+    def _bind(self, key: tuple[Any, ...], attributes: dict[str, Any]) -> BoundHistogram | None:
+        """A series for a new combination of plain values; None past the bound or for anything else."""
+        if len(self._series) >= _MAX_SERIES:
+            return None
+        for name, value in attributes.items():
+            if name.__class__ is not str or value.__class__ not in _PLAIN:
+                return None
+        series = self._series[key] = BoundHistogram(self._histogram, dict(attributes))
+        return series
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._histogram, name)
+
+
+_PLAIN = frozenset({str, int, float, bool})
+"""Attribute value types the SDK keeps as they are."""
+
+
+class _SeriesMeter:
+    """A meter whose histograms are :class:`SeriesHistogram` (for the SDK's histograms); the rest
+    is the meter's own."""
+
+    def __init__(self, meter: Any) -> None:
+        self._meter = meter
+
+    def create_histogram(self, *args: Any, **kwargs: Any) -> Any:
+        histogram = self._meter.create_histogram(*args, **kwargs)
+        return SeriesHistogram(histogram) if isinstance(histogram, _SdkHistogram) else histogram
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._meter, name)
+
+
+class SeriesMeterProvider(MeterProvider):
+    """Hands an instrumentation meters of the global (or given) provider whose histograms are
+    :class:`SeriesHistogram`: for the per-request durations HTTP instrumentations record."""
+
+    def __init__(self, inner: MeterProvider | None = None) -> None:
+        self._inner = inner
+
+    def get_meter(
+        self,
+        name: str,
+        version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> Meter:
+        provider = self._inner if self._inner is not None else get_meter_provider()
+        meter: Meter = _SeriesMeter(provider.get_meter(name, version, schema_url, attributes))  # type: ignore[assignment]
+        return meter

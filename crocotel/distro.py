@@ -64,9 +64,9 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
         os.environ.setdefault(_SEMCONV, "http")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-        """Instrument one library; the aiohttp client gets our URL filter and the Bot API hooks,
-        the logging instrumentation leaves OTLP export to crocotel, and system metrics keep to the process;
-        held-back ones are skipped."""
+        """Instrument one library; the aiohttp client gets our URL filter, the Bot API hooks and
+        bound duration series, the logging instrumentation leaves OTLP export to crocotel, and
+        system metrics keep to the process; held-back ones are skipped."""
         if self._installed is None:
             self._installed = installed_instrumentations()
         reason = held_back(entry_point.name, _settings().enable_instrumentations, self._installed)
@@ -82,11 +82,14 @@ class CrocotelDistro(BaseDistro):  # type: ignore[misc]
             start_system_metrics(kwargs.get("meter_provider") or get_meter_provider())
             return
         if entry_point.name == "aiohttp-client":
+            from crocotel.bound_metrics import SeriesMeterProvider
             from crocotel.instrumentation import aiohttp_client
 
             options = aiohttp_client.client_options(_telegram_options()["trace_getupdates"], url_filter)
             for key, value in options.items():
                 kwargs.setdefault(key, value)
+            # its request durations find their series without the SDK's attribute work per request
+            kwargs.setdefault("meter_provider", SeriesMeterProvider())
         elif entry_point.name in _TELEGRAM:
             for key, value in _telegram_options().items():
                 kwargs.setdefault(key, value)

@@ -238,3 +238,74 @@ def test_the_telegram_instruments_record_through_bound_series() -> None:
         ): 3,
         ("telegram.update.lag", (("telegram.update.type", "message"),)): 3,
     }
+
+
+# what HTTP instrumentations record per request: a fresh dict each time, a few combinations,
+# and odd ones: a bool where an int was, a float, a list, a context of its own, a refused value
+SERIES_RECORDS: list[tuple[float, Any, bool]] = [
+    (0.1, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": 200}, False),
+    (0.2, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": 200}, True),
+    (0.3, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": 502}, False),
+    (0.4, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": True}, False),
+    (0.5, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": 200.0}, False),
+    (0.6, {"http.request.method": "POST", "server.port": 1}, False),
+    (0.7, {"http.request.method": "POST", "server.port": True}, False),
+    (0.8, {"http.request.method": "GET", "tags": ["a", "b"]}, False),
+    (0.9, {"http.request.method": "GET", "tags": ("a", "b")}, False),
+    (-1.0, {"http.request.method": "POST", "server.port": 443, "http.response.status_code": 200}, False),
+    (1.0, {}, False),
+    (1.1, None, False),
+]
+
+
+def play_series(record: Callable[[float, Any, Any], None]) -> None:
+    for i, (value, attributes, own_context) in enumerate(SERIES_RECORDS * 2):
+        context = CONTEXTS[0] if own_context else None
+        with current(CONTEXTS[i % 3]):
+            record(value, None if attributes is None else dict(attributes), context)
+
+
+def test_series_histogram_exports_what_the_sdk_path_exports() -> None:
+    from crocotel.bound_metrics import SeriesHistogram
+
+    plain_readers, series_readers = readers(), readers()
+    views = [
+        View(instrument_name="http.client.request.duration", name="narrow", attribute_keys={"server.port"})
+    ]
+    plain = MeterProvider(metric_readers=plain_readers, views=[View(instrument_name="*"), *views])
+    mine = MeterProvider(metric_readers=series_readers, views=[View(instrument_name="*"), *views])
+    theirs = plain.get_meter("m").create_histogram("http.client.request.duration", unit="s")
+    histogram = SeriesHistogram(
+        mine.get_meter("m").create_histogram("http.client.request.duration", unit="s")
+    )
+    for rounds in range(2):
+        play_series(lambda v, a, c: theirs.record(v, a, c))
+        play_series(histogram.record)
+        for a, b in zip(series_readers, plain_readers, strict=True):
+            assert points(a) == points(b), f"collection {rounds + 1}"
+    bound = histogram._series.values()
+    assert len(bound) == 7  # combinations of plain values (bools and floats apart from ints), and {}
+    assert all(series._targets for series in bound), "a series never took its shortcut"
+
+
+def test_series_histogram_binds_a_bounded_number_of_combinations() -> None:
+    from crocotel import bound_metrics
+
+    reader = InMemoryMetricReader()
+    histogram = bound_metrics.SeriesHistogram(
+        MeterProvider(metric_readers=[reader]).get_meter("m").create_histogram("h")
+    )
+    for i in range(bound_metrics._MAX_SERIES + 50):
+        histogram.record(1.0, {"n": i})
+    assert len(histogram._series) == bound_metrics._MAX_SERIES
+    assert len([p for p in points(reader) if p["metric"] == "h"]) == bound_metrics._MAX_SERIES + 50
+
+
+def test_instrumentation_meters_hand_out_series_histograms_of_the_sdk_only() -> None:
+    from crocotel.bound_metrics import SeriesHistogram, SeriesMeterProvider
+
+    meter = SeriesMeterProvider(MeterProvider(metric_readers=[InMemoryMetricReader()])).get_meter("m", "1")
+    assert isinstance(meter.create_histogram("h", unit="s"), SeriesHistogram)
+    assert not isinstance(meter.create_counter("c"), SeriesHistogram)
+    noop = SeriesMeterProvider(NoOpMeterProvider()).get_meter("m")
+    assert not isinstance(noop.create_histogram("h"), SeriesHistogram)

@@ -99,6 +99,19 @@ def test_method_named_spans_metrics_and_no_token_anywhere(api: BotApiThread, rec
     conflict = {"telegram_api_error_code": "409", "telegram_api_outcome": "error", "error_type": "409"}
     assert sample(metrics_text, calls, telegram_api_method="getUpdates", **conflict) == 1
     assert sample(metrics_text, calls, telegram_api_method="getUpdates", telegram_api_outcome="ok") >= 1
+    # the aiohttp-client instrumentation's own request durations (crocotel binds their series)
+    http = {
+        labels.get("http_response_status_code"): value
+        for name, labels, value in prometheus_samples(metrics_text)
+        if name == "http_client_request_duration_seconds_count"
+        and labels.get("http_request_method") == "POST"
+    }
+    answered = sum(
+        value
+        for name, labels, value in prometheus_samples(metrics_text)
+        if name == calls and labels.get("telegram_api_outcome") == "ok"
+    )
+    assert http == {"200": answered, "409": 1, "429": 1}
 
     # the token, whole or its secret half, is nowhere; positive controls show each output was searched
     raw = receiver.raw_bodies()
