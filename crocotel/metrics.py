@@ -15,6 +15,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from prometheus_client import CollectorRegistry
 
+from crocotel.exemplars import reservoir_factory
+
 BUCKETS_S: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
@@ -42,9 +44,15 @@ class _Unclaimed(View):
 
 
 def views() -> list[View]:
-    """Histogram views: fitted buckets for the named instruments, bot-sized ones by unit for the rest."""
+    """Histogram views: fitted buckets for the named instruments, bot-sized ones by unit for the rest;
+    exemplars kept by :class:`crocotel.exemplars.LatestPerBucket`."""
     named = [
-        View(instrument_type=Histogram, instrument_name=n, aggregation=ExplicitBucketHistogramAggregation(b))
+        View(
+            instrument_type=Histogram,
+            instrument_name=n,
+            aggregation=ExplicitBucketHistogramAggregation(b),
+            exemplar_reservoir_factory=reservoir_factory,
+        )
         for n, b in BUCKETS_BY_NAME.items()
     ]
     return [
@@ -53,11 +61,13 @@ def views() -> list[View]:
             instrument_type=Histogram,
             instrument_unit="s",
             aggregation=ExplicitBucketHistogramAggregation(BUCKETS_S),
+            exemplar_reservoir_factory=reservoir_factory,
         ),
         _Unclaimed(
             instrument_type=Histogram,
             instrument_unit="ms",
             aggregation=ExplicitBucketHistogramAggregation(BUCKETS_MS),
+            exemplar_reservoir_factory=reservoir_factory,
         ),
     ]
 
