@@ -420,7 +420,7 @@ def main() -> int:
     if args.bot_cpu is not None:
         others = os.sched_getaffinity(0) - {args.bot_cpu}
         if args.bot_cpu not in os.sched_getaffinity(0) or not others:
-            raise SystemExit(f"--bot-cpu {args.bot_cpu}: needs that CPU and another one free for the stand-in")
+            raise SystemExit(f"--bot-cpu {args.bot_cpu}: needs that CPU and another one for the stand-in")
         BOT_CPUS.add(args.bot_cpu)
         os.sched_setaffinity(0, others)  # threads started from here on inherit it
     if args.unpinned:
