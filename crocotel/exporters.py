@@ -160,6 +160,8 @@ def with_self_metrics(upstream: Any, signal: str, meter_provider: Any) -> Any:
             "traces": OtelComponentTypeValues.OTLP_HTTP_SPAN_EXPORTER,
             "logs": OtelComponentTypeValues.OTLP_HTTP_LOG_EXPORTER,
         }
+        if getattr(meter_provider, "_shutdown", False) is True:
+            return upstream  # made during shutdown, after the meters stopped: nothing would be read
         if isinstance(upstream._metrics, NoOpExporterMetrics) and isinstance(upstream._endpoint, str):
             upstream._metrics = create_exporter_metrics(
                 kinds[signal],

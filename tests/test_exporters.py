@@ -161,3 +161,26 @@ def test_a_known_release_without_the_expected_parts_is_reported_once(
     assert exporter.export([]) is LogRecordExportResult.FAILURE
     assert exporter.export([]) is LogRecordExportResult.FAILURE
     assert capsys.readouterr().err.count("lacks the parts crocotel sends through") == 1
+
+
+def test_an_exporter_made_during_shutdown_asks_no_stopped_meter_provider(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The deferred exporter is made on its first export, which can be the final flush at exit,
+    after the meter provider stopped: its self-metrics are then left off, without the SDK's
+    'A shutdown MeterProvider can not provide a Meter' warning on the bot's stderr."""
+    from opentelemetry.exporter.otlp.common._exporter_metrics import NoOpExporterMetrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from crocotel.exporters import with_self_metrics
+
+    live, stopped = MeterProvider(), MeterProvider()
+    stopped.shutdown()
+    endpoint = "http://127.0.0.1:9/v1/traces"
+    counted = with_self_metrics(OTLPSpanExporter(endpoint=endpoint), "traces", live)
+    assert not isinstance(counted._metrics, NoOpExporterMetrics)
+    with caplog.at_level("WARNING"):
+        late = with_self_metrics(OTLPSpanExporter(endpoint=endpoint), "traces", stopped)
+    assert isinstance(late._metrics, NoOpExporterMetrics)
+    assert not [r for r in caplog.records if "shutdown" in r.getMessage()]
+    live.shutdown()
