@@ -61,19 +61,32 @@ class HandlerTracer:
             return None
         return names_of(handler, kwargs.get("event_router"))
 
-    async def call(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """Run the handler inside its span; telemetry failures never reach the bot."""
+    def call(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """The handler's coroutine, inside its span when it is one of the application's.
+
+        Not a coroutine function itself: a handler that gets no span (the dispatcher's own
+        entry handler, which runs for every update, or one outside any update) returns
+        aiogram's coroutine as it is, without a coroutine of ours wrapped around it.
+        """
         state = current_update()
         if state is None:  # startup and shutdown hooks, or aiogram used without the dispatcher
-            return await wrapped(*args, **kwargs)
+            return wrapped(*args, **kwargs)
         try:
             names = self._names(instance, kwargs)
-            if names is not None:
-                span = self._tracer.start_span(names.span_name, attributes=names.span_attributes)
-                token = enter_span(span)
         except Exception:
             names = None
         if names is None:
+            return wrapped(*args, **kwargs)
+        return self._traced(wrapped, args, kwargs, state, names)
+
+    async def _traced(
+        self, wrapped: Any, args: Any, kwargs: Any, state: UpdateState, names: HandlerNames
+    ) -> Any:
+        """Run the handler inside its span; telemetry failures never reach the bot."""
+        try:
+            span = self._tracer.start_span(names.span_name, attributes=names.span_attributes)
+            token = enter_span(span)
+        except Exception:
             return await wrapped(*args, **kwargs)
         started = time.perf_counter()
         failed: str | None = None
