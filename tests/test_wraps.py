@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -66,24 +67,24 @@ def handler_spans(exporter: InMemorySpanExporter) -> list[str]:
 async def test_patching_callable_object_call_after_instrument_reaches_handlers(
     aiogram_instrumented: ClassDicts, exporter: InMemorySpanExporter
 ) -> None:
-    own_before = dict(vars(HandlerObject))
+    own_before = dict(vars(CallableObject))
     seen: list[Any] = []
-    original = CallableObject.__dict__["call"].__wrapped__
+    original = CallableObject.__dict__["call"]
 
     async def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(self)
         return await original(self, *args, **kwargs)
 
-    assert "call" not in vars(HandlerObject)  # wrapped where it is defined, not pinned on the subclass
+    assert dict(vars(CallableObject)) == own_before  # the base is left as it is; filters never meet us
     with mock.patch.object(CallableObject, "call", patched):
         assert await feed("/start") == ["hi"]
     assert any(isinstance(obj, HandlerObject) for obj in seen)  # the patch reached the handler
     assert any(isinstance(obj, FilterObject) for obj in seen)  # and the filters, as without us
-    assert handler_spans(exporter) == []  # the patch replaced our wrapper while it was in place
+    assert len(handler_spans(exporter)) == 1  # under our span: the handler looked the base up anew
     assert await feed("/start") == ["hi"]
-    assert len(handler_spans(exporter)) == 1  # patch gone: our wrapper is back
+    assert len(handler_spans(exporter)) == 2  # patch gone: the original again, still traced
     AiogramInstrumentor().uninstrument()
-    assert dict(vars(HandlerObject)) == own_before
+    assert "call" not in vars(HandlerObject)
     aiogram_instrumented.assert_unchanged()
 
 
@@ -102,7 +103,7 @@ def test_every_aiogram_wrap_is_exact_and_reversible(
             "aiogram.client.session.base.BaseSession.__call__",
             "aiogram.client.session.base.BaseSession.check_response",
             "aiogram.dispatcher.dispatcher.Dispatcher.feed_update",
-            "aiogram.dispatcher.event.handler.CallableObject.call (for HandlerObject)",
+            "aiogram.dispatcher.event.handler.HandlerObject.call (inherited from CallableObject)",
         ]
     )
     for cls, name in targets:
@@ -134,7 +135,13 @@ def test_aiohttp_client_wrap_is_exact_and_reversible() -> None:
 
 class Base:
     def run(self) -> str:
+        """What the base answers."""
         return "base"
+
+
+class AsyncBase:
+    async def call(self, value: int) -> int:
+        return value * 2
 
 
 class Wrapped(Base):
@@ -150,14 +157,41 @@ def shout(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> str:
 
 
 def test_a_base_class_wrap_applies_to_the_class_asked_for_only() -> None:
+    original = vars(Base)["run"]
     wraps = Wraps()
     wraps.wrap(Wrapped, "run", shout)
     try:
         assert (Wrapped().run(), Sibling().run(), Base().run()) == ("BASE", "base", "base")
-        assert "run" not in vars(Wrapped)
+        assert vars(Base)["run"] is original  # the base and its other subclasses never meet us
+        assert inspect.signature(Wrapped.run) == inspect.signature(original)
+        assert Wrapped.run.__name__ == "run" and Wrapped.run.__doc__ == original.__doc__
+
+        def patched(self: Base) -> str:  # a test or another library patching the base later
+            return "patched"
+
+        Base.run = patched  # type: ignore[method-assign]
+        try:
+            assert (Wrapped().run(), Sibling().run()) == ("PATCHED", "patched")  # still ours around it
+        finally:
+            Base.run = original  # type: ignore[method-assign]
     finally:
         wraps.undo()
-    assert vars(Base)["run"] is Base.run and Wrapped().run() == "base"
+    assert "run" not in vars(Wrapped) and vars(Base)["run"] is original and Wrapped().run() == "base"
+
+
+def test_a_base_class_wrap_of_a_coroutine_reads_as_one_where_python_can_mark_it() -> None:
+    class Handler(AsyncBase):
+        pass
+
+    wraps = Wraps()
+    wraps.wrap(Handler, "call", lambda wrapped, instance, args, kwargs: wrapped(*args, **kwargs))
+    try:
+        assert asyncio.run(Handler().call(2)) == 4
+        if hasattr(inspect, "markcoroutinefunction"):
+            assert inspect.iscoroutinefunction(Handler.call)
+    finally:
+        wraps.undo()
+    assert "call" not in vars(Handler)
 
 
 def test_undo_leaves_a_later_replacement_alone_and_the_stale_wrapper_passes_through() -> None:

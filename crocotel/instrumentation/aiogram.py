@@ -10,9 +10,10 @@ It wraps three places in aiogram, each in its own module:
 
 - ``Dispatcher.feed_update``: the ``telegram.update {type}`` span, the outcome
   and the update metrics (``_aiogram_updates``);
-- ``HandlerObject.call`` (defined on ``CallableObject``, wrapped there for
-  handler instances only): the ``telegram.handler {name}`` span and the
-  handler duration (``_aiogram_handlers``);
+- ``HandlerObject.call`` (inherited from ``CallableObject``; ours sits on
+  ``HandlerObject`` over whatever the base holds, so filters never meet it):
+  the ``telegram.handler {name}`` span and the handler duration
+  (``_aiogram_handlers``);
 - ``BaseSession.__call__``: the ``{method}`` CLIENT span per Bot API call and
   the API and polling metrics (``_aiogram_api``).
 
@@ -115,7 +116,7 @@ class AiogramInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         api = ApiTracer(calls, TelegramNetworkError)
         wraps = self._wraps = Wraps()
         wraps.wrap(Dispatcher, "feed_update", updates.feed_update)
-        # defined on CallableObject: wrapped there, for HandlerObject instances only (not filters)
+        # inherited from CallableObject: ours on HandlerObject, over whatever the base holds (filters skip it)
         wraps.wrap(HandlerObject, "call", handlers.call)
         wraps.wrap(BaseSession, "__call__", api.call)
         wraps.wrap(BaseSession, "check_response", api.check_response)

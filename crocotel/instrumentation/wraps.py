@@ -2,19 +2,18 @@
 
 Two rules, so that instrumentation stays invisible to the code it wraps:
 
-- **Wrap where the method is defined.** ``HandlerObject.call`` is inherited
-  from ``CallableObject``; putting a wrapper on the subclass would pin the
-  function as it was at instrument time, and a later patch of
-  ``CallableObject.call`` (a test, a mock, another instrumentation) would no
-  longer reach handlers. :meth:`Wraps.wrap` finds the class in the MRO that
-  holds the attribute and wraps it there; when that is a base class, the
-  wrapper runs only for instances of the class asked for, and every other
-  subclass (``FilterObject``) calls the original as before.
+- **A later patch still takes effect.** A method defined on the class asked for
+  is wrapped there, in place. A method the class inherits (``HandlerObject.call``
+  comes from ``CallableObject``) gets a plain function of ours on the class
+  itself that looks the inherited method up at every call: a later patch of
+  ``CallableObject.call`` (a test, a mock, another instrumentation) still reaches
+  handlers, under our span, and every other subclass (``FilterObject``, called
+  several times per update) calls the base directly, without passing through us.
 - **Undo restores the class exactly.** :meth:`Wraps.undo` puts the original
-  object back into the defining class's ``__dict__`` only while our wrapper is
-  still what sits there; if someone replaced it since, their object is left
-  in place, and our wrapper, wherever it is still referenced, passes calls
-  straight through from then on.
+  object back into the class's ``__dict__`` (or removes ours from the subclass,
+  which had none) only while our wrapper is still what sits there; if someone
+  replaced it since, their object is left in place, and our wrapper, wherever it
+  is still referenced, passes calls straight through from then on.
 
 :func:`active_wraps` lists what is wrapped right now (``crocotel doctor`` and
 the framework-suite plugin print it).
@@ -22,6 +21,8 @@ the framework-suite plugin print it).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,19 +47,23 @@ def defining_class(cls: type, name: str) -> type:
     raise AttributeError(f"{cls.__qualname__} has no attribute {name!r}")
 
 
+_ABSENT = object()
+"""The original of a wrap on a class that did not define the method itself."""
+
+
 @dataclass
 class _Wrap:
     owner: type
     name: str
-    applies_to: type
+    inherited_from: type | None
     original: Any
     proxy: Any
     active: bool = True
 
     def describe(self) -> str:
         where = f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
-        if self.applies_to is not self.owner:
-            where += f" (for {self.applies_to.__qualname__})"
+        if self.inherited_from is not None:
+            where += f" (inherited from {self.inherited_from.__qualname__})"
         return where
 
 
@@ -69,27 +74,21 @@ class Wraps:
         self._done: list[_Wrap] = []
 
     def wrap(self, cls: type, name: str, wrapper: Wrapper) -> None:
-        """Wrap ``cls.name`` where it is defined; ``wrapper`` runs for instances of ``cls`` only."""
+        """Wrap ``cls.name``: in place where ``cls`` defines it, else on ``cls`` over what it inherits."""
         owner = defining_class(cls, name)
-        original = owner.__dict__[name]
-        record = _Wrap(owner, name, cls, original, None)
-
         if owner is cls:
+            record = _Wrap(cls, name, None, owner.__dict__[name], None)
 
             def guarded(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 if record.active:
                     return wrapper(wrapped, instance, args, kwargs)
                 return wrapped(*args, **kwargs)
 
+            record.proxy = FunctionWrapper(record.original, guarded)
         else:
-
-            def guarded(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-                if record.active and isinstance(instance, cls):
-                    return wrapper(wrapped, instance, args, kwargs)
-                return wrapped(*args, **kwargs)
-
-        record.proxy = FunctionWrapper(original, guarded)
-        setattr(owner, name, record.proxy)
+            record = _Wrap(cls, name, owner, _ABSENT, None)
+            record.proxy = _over_inherited(cls, name, owner.__dict__[name], wrapper, record)
+        setattr(cls, name, record.proxy)
         self._done.append(record)
         with _lock:
             _active[id(record)] = record
@@ -102,7 +101,26 @@ class Wraps:
             with _lock:
                 _active.pop(id(record), None)
             if record.owner.__dict__.get(record.name) is record.proxy:
-                setattr(record.owner, record.name, record.original)
+                if record.original is _ABSENT:
+                    delattr(record.owner, record.name)
+                else:
+                    setattr(record.owner, record.name, record.original)
+
+
+def _over_inherited(cls: type, name: str, inherited: Any, wrapper: Wrapper, record: _Wrap) -> Any:
+    """A method for ``cls`` that runs ``wrapper`` around whatever ``cls`` inherits as ``name`` at the
+    time of the call; it reads as the inherited function (name, docstring, signature, coroutine)."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        base = getattr(super(cls, self), name)
+        if record.active:
+            return wrapper(base, self, args, kwargs)
+        return base(*args, **kwargs)
+
+    functools.update_wrapper(method, inherited)
+    if inspect.iscoroutinefunction(inherited) and hasattr(inspect, "markcoroutinefunction"):
+        inspect.markcoroutinefunction(method)  # Python 3.12+
+    return method
 
 
 def active_wraps() -> list[str]:
