@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from crocotel import errors
+from crocotel.escapes import note_escape
 from crocotel.instrumentation._aiogram_names import names_of
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import (
@@ -127,6 +128,7 @@ class HandlerTracer:
         self, span: trace.Span, state: UpdateState, names: HandlerNames, exc: BaseException, kwargs: Any
     ) -> str | None:
         try:
+            note_escape(exc, span)
             kind = error_type(exc)
             span.record_exception(exc)
             errors.report(exc, "handler", recorded=True)

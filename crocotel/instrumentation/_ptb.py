@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from crocotel import errors
+from crocotel.escapes import note_escape
 from crocotel.instrumentation._api_calls import ApiCalls, Failure, current_call
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._updates import (
@@ -185,6 +186,7 @@ class PtbTracer:
             if type(exc).__name__ == "ApplicationHandlerStop":  # flow control, not a failure
                 self._ran(state, names, args, kwargs)
                 return None
+            note_escape(exc, span)
             kind = error_type(exc)
             span.record_exception(exc)
             errors.report(exc, "handler", recorded=True)
@@ -208,6 +210,7 @@ class PtbTracer:
             job_span = _JOB.get()
             error = args[1] if len(args) > 1 else kwargs.get("error")
             if job_span is not None and isinstance(error, BaseException):
+                note_escape(error, job_span)
                 kind = error_type(error)
                 job_span.record_exception(error)
                 errors.report(error, "job", recorded=True)

@@ -26,6 +26,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from crocotel import errors
 from crocotel.current import attach, current_context, detach
+from crocotel.escapes import note_escape
 from crocotel.instrumentation._context import SPAN_KEY, DeliveredUpdates, derive, with_span
 from crocotel.instrumentation._instruments import TelegramInstruments
 from crocotel.instrumentation._vocabulary import (
@@ -178,6 +179,7 @@ class UpdateSpans:
         try:
             state, span = scope.state, scope.span
             if exc is not None:
+                note_escape(exc, span)
                 outcome = "error"
                 error_type = state.error_type or exception_type(exc)
                 if not state.exception_recorded:

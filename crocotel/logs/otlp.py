@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.util.types import AnyValue
 
 from crocotel.current import current_span
+from crocotel.escapes import escaped_from
 from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
@@ -290,6 +291,8 @@ class OtlpHandler(logging.Handler):
         ):
             return None  # limits or nested values: the SDK's record applies and cleans them
         span_context = current_span().get_span_context()
+        if not span_context.is_valid and record.exc_info:
+            span_context = escaped_from(record.exc_info) or span_context
         return BridgedRecord(
             int(record.created * 1e9),
             self._severity(record.levelno),

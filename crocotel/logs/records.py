@@ -24,6 +24,7 @@ import functools
 import logging
 from typing import Any
 
+from crocotel.escapes import escaped_from
 from crocotel.logs.context import current_ids
 from crocotel.logs.fields import (
     STANDARD_COUNT,
@@ -108,6 +109,8 @@ def prepare(record: logging.LogRecord) -> RecordState:
         trace_id, span_id = current_ids()
     except Exception:  # a broken context implementation must not break the logging call
         trace_id, span_id = "", ""
+    if not trace_id and record.exc_info:
+        trace_id, span_id = _escaped_ids(record.exc_info, fields)
     app_ids = "trace_id" in fields or "span_id" in fields
     state = _new_state(trace_id, span_id, app_ids)
     fields[STATE] = state
@@ -129,6 +132,20 @@ def prepare(record: logging.LogRecord) -> RecordState:
         if engine.enabled:
             _withhold(record, state)
     return state
+
+
+def _escaped_ids(exc_info: Any, fields: dict[str, Any]) -> tuple[str, str]:
+    """With no span current, the ids of the span the record's exception escaped from
+    (:mod:`crocotel.escapes`), also into the logging instrumentation's ``otelTraceID`` fields
+    when it made them with no span; ("", "") when none was noted."""
+    context = escaped_from(exc_info)
+    if context is None:
+        return "", ""
+    trace_id, span_id = f"{context.trace_id:032x}", f"{context.span_id:016x}"
+    if fields.get("otelTraceID") == "0":
+        fields["otelTraceID"], fields["otelSpanID"] = trace_id, span_id
+        fields["otelTraceSampled"] = context.trace_flags.sampled
+    return trace_id, span_id
 
 
 def _prepare_message(record: logging.LogRecord, engine: Redactor, state: RecordState) -> None:
