@@ -47,16 +47,12 @@ def defining_class(cls: type, name: str) -> type:
     raise AttributeError(f"{cls.__qualname__} has no attribute {name!r}")
 
 
-_ABSENT = object()
-"""The original of a wrap on a class that did not define the method itself."""
-
-
 @dataclass
 class _Wrap:
     owner: type
     name: str
-    inherited_from: type | None
-    original: Any
+    inherited_from: type | None  # where the method came from, when ``owner`` did not define it
+    original: Any  # what ``owner.__dict__`` held; None when the method was inherited
     proxy: Any
     active: bool = True
 
@@ -86,7 +82,7 @@ class Wraps:
 
             record.proxy = FunctionWrapper(record.original, guarded)
         else:
-            record = _Wrap(cls, name, owner, _ABSENT, None)
+            record = _Wrap(cls, name, owner, None, None)
             record.proxy = _over_inherited(cls, name, owner.__dict__[name], wrapper, record)
         setattr(cls, name, record.proxy)
         self._done.append(record)
@@ -101,7 +97,7 @@ class Wraps:
             with _lock:
                 _active.pop(id(record), None)
             if record.owner.__dict__.get(record.name) is record.proxy:
-                if record.original is _ABSENT:
+                if record.inherited_from is not None:
                     delattr(record.owner, record.name)
                 else:
                     setattr(record.owner, record.name, record.original)
