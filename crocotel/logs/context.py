@@ -8,10 +8,11 @@ another thread (a ``QueueHandler``).
 from __future__ import annotations
 
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext
 
 from crocotel.current import current_context, current_span
 
-__all__ = ["NO_IDS", "current_ids"]
+__all__ = ["NO_IDS", "current_ids", "hex_ids"]
 
 NO_IDS: tuple[str, str] = ("", "")
 
@@ -32,7 +33,11 @@ def current_ids() -> tuple[str, str]:
     last = _last  # one read: the tuple is swapped whole, so threads never see half an update
     if context is last[0]:
         return last[1]
-    span = current_span(context).get_span_context()
-    ids = (f"{span.trace_id:032x}", f"{span.span_id:016x}") if span.is_valid else NO_IDS
+    ids = hex_ids(current_span(context).get_span_context())
     _last = (context, ids)
     return ids
+
+
+def hex_ids(span: SpanContext) -> tuple[str, str]:
+    """(trace_id, span_id) of ``span`` in lower-case hex, or ("", "") for an invalid one."""
+    return (f"{span.trace_id:032x}", f"{span.span_id:016x}") if span.is_valid else NO_IDS

@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 from crocotel.escapes import escaped_from
-from crocotel.logs.context import current_ids
+from crocotel.logs.context import NO_IDS, current_ids, hex_ids
 from crocotel.logs.fields import (
     STANDARD_COUNT,
     exc_info,
@@ -140,8 +140,8 @@ def _escaped_ids(exc_info: Any, fields: dict[str, Any]) -> tuple[str, str]:
     when it made them with no span; ("", "") when none was noted."""
     context = escaped_from(exc_info)
     if context is None:
-        return "", ""
-    trace_id, span_id = f"{context.trace_id:032x}", f"{context.span_id:016x}"
+        return NO_IDS
+    trace_id, span_id = hex_ids(context)
     if fields.get("otelTraceID") == "0":
         fields["otelTraceID"], fields["otelSpanID"] = trace_id, span_id
         fields["otelTraceSampled"] = context.trace_flags.sampled
