@@ -38,7 +38,9 @@ threads included, from /proc, read after ``--warmup`` replies and again
 ``--updates`` replies later), throughput over that window, start-up time (spawn
 to the first getUpdates) and resident memory at the end of the window. The
 added CPU of B and C is taken pair by pair against the A of the same round;
-medians and spread (min..max) over the rounds are reported.
+medians and spread (min..max) over the rounds are reported. Each bot runs under a small clock
+module (``GC_CLOCK``) that times the garbage collector, so each run also reports its CPU per
+update and collections per 1,000 updates by generation, and the summary the C/B ratio without it.
 
 Proof of work: every run of B and C must deliver at least its floor of spans
 and log records per update (``FLOORS``), and A none; otherwise the benchmark
@@ -402,6 +404,11 @@ def spread(values: list[float], digits: int = 1) -> dict[str, float]:
     }
 
 
+def ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    """Round by round ``numerator / denominator`` (infinite where the denominator is not positive)."""
+    return [n / d if d > 0 else float("inf") for n, d in zip(numerators, denominators, strict=True)]
+
+
 def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
     """Medians and spread per configuration, and the added CPU of B and C taken round by round against A."""
     out: dict[str, object] = {}
@@ -430,19 +437,19 @@ def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
         "B": spread([r["B"].cpu_us / r["A"].cpu_us for r in runs], 3),
         "C": spread([r["C"].cpu_us / r["A"].cpu_us for r in runs], 3),
     }
-    pairwise = [c / b if b > 0 else float("inf") for b, c in zip(added_b, added_c, strict=True)]
+    pairwise = ratios(added_c, added_b)
     out["crocotel_added_vs_stock_added"] = spread(pairwise, 3)
     median_ratio = statistics.median(pairwise)
-    # The same without the garbage collector's time: a full collection of crocbot's heap takes
-    # 140-160 ms and comes about once per thousand updates, so how many land in a window moves a
-    # round by up to 15% in every configuration; what is left ranks the rest of the work.
-    added_b_gc = [(r["B"].cpu_us - r["B"].gc_us) - (r["A"].cpu_us - r["A"].gc_us) for r in runs]
-    added_c_gc = [(r["C"].cpu_us - r["C"].gc_us) - (r["A"].cpu_us - r["A"].gc_us) for r in runs]
-    out["added_gc_us"] = {
-        config: spread([r[config].gc_us - r["A"].gc_us for r in runs]) for config in ("B", "C")
-    }
+    # The same without the garbage collector's time (a full collection of crocbot's heap takes
+    # 140-160 ms, about one per thousand updates): the collector's share and the rest apart.
+    added_gc = {config: [r[config].gc_us - r["A"].gc_us for r in runs] for config in ("B", "C")}
+    out["added_gc_us"] = {config: spread(values) for config, values in added_gc.items()}
     out["crocotel_added_vs_stock_added_without_gc"] = spread(
-        [c / b if b > 0 else float("inf") for b, c in zip(added_b_gc, added_c_gc, strict=True)], 3
+        ratios(
+            [c - gc for c, gc in zip(added_c, added_gc["C"], strict=True)],
+            [b - gc for b, gc in zip(added_b, added_gc["B"], strict=True)],
+        ),
+        3,
     )
 
     def median_of(config: str, what: str) -> float:
@@ -458,9 +465,7 @@ def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
     if BASELINE in runs[0]:
         added_c0 = [r[BASELINE].cpu_us - r["A"].cpu_us for r in runs]
         out["added_cpu_us"][BASELINE] = spread(added_c0)  # type: ignore[index]
-        out["after_vs_before_added_cpu"] = spread(
-            [c / c0 if c0 > 0 else float("inf") for c0, c in zip(added_c0, added_c, strict=True)], 3
-        )
+        out["after_vs_before_added_cpu"] = spread(ratios(added_c, added_c0), 3)
         out["after_vs_before_cpu"] = spread([r["C"].cpu_us / r[BASELINE].cpu_us for r in runs], 3)
         out["after_vs_before_startup"] = spread([r["C"].startup_s / r[BASELINE].startup_s for r in runs], 3)
         out["after_vs_before_rss"] = spread([r["C"].rss_mb / r[BASELINE].rss_mb for r in runs], 3)
