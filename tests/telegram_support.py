@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import aiohttp
@@ -134,6 +135,36 @@ def make_dispatcher() -> Any:
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     return dispatcher
+
+
+def tracing_into(exporter: Any) -> Any:
+    """An SDK tracer provider that hands every ended span to ``exporter`` at once."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@contextlib.contextmanager
+def aiogram_traced(tracer_provider: Any, meter_provider: Any = None, **options: Any) -> Iterator[None]:
+    """aiogram instrumented on these providers (no meters by default, polls untraced) for the block."""
+    from opentelemetry import metrics
+
+    from crocotel.instrumentation.aiogram import AiogramInstrumentor
+
+    instrumentor = AiogramInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider if meter_provider is not None else metrics.NoOpMeterProvider(),
+        trace_getupdates=False,
+        **options,
+    )
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
 
 
 def make_bot(api_url: str, token: str) -> Any:

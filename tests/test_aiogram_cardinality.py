@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crocotel.instrumentation.aiogram import AiogramInstrumentor
 from crocotel.testing import BotApiStandIn
-from tests.telegram_support import make_bot, make_dispatcher, message_update
+from tests.telegram_support import (
+    aiogram_traced,
+    make_bot,
+    make_dispatcher,
+    message_update,
+    tracing_into,
+)
 
 ALLOWED = {
     "telegram.update.type": {"message", "unknown"},
@@ -37,17 +40,8 @@ ALLOWED = {
 def telemetry() -> Iterator[tuple[InMemoryMetricReader, InMemorySpanExporter]]:
     reader = InMemoryMetricReader()
     exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor = AiogramInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, trace_getupdates=False
-    )
-    try:
+    with aiogram_traced(tracing_into(exporter), MeterProvider(metric_readers=[reader])):
         yield reader, exporter
-    finally:
-        instrumentor.uninstrument()
 
 
 def hostile_updates(count: int) -> list[dict[str, Any]]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from crocotel.instrumentation._aiogram_names import names_of
 from crocotel.instrumentation.aiogram import AiogramInstrumentor
 from crocotel.redaction import Redactor
 from crocotel.testing import BotApiStandIn
-from tests.telegram_support import make_bot, make_dispatcher, message_update
+from tests.telegram_support import aiogram_traced, make_bot, make_dispatcher, message_update
 
 RAISED: collections.Counter[str] = collections.Counter()
 """How often each broken part raised: proof the instrumentation really called it."""
@@ -80,18 +79,6 @@ class BrokenMeterProvider(metrics.MeterProvider):
         return BrokenMeter(name)
 
 
-@contextlib.contextmanager
-def instrumented(tracer_provider: Any, meter_provider: Any, **options: Any) -> Iterator[None]:
-    instrumentor = AiogramInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, trace_getupdates=False, **options
-    )
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
-
-
 async def feed_all(texts: Sequence[str], standin: BotApiStandIn) -> list[str]:
     """Feed one update per text; returns what happened to each (``ok`` or the exception type)."""
     bot = make_bot(standin.url, standin.token)
@@ -117,7 +104,7 @@ async def test_broken_telemetry_never_reaches_the_bot(broken: str) -> None:
     metering = BrokenMeterProvider() if broken in ("meter", "both") else metrics.NoOpMeterProvider()
     RAISED.clear()
     async with BotApiStandIn() as standin:
-        with instrumented(tracing, metering):
+        with aiogram_traced(tracing, metering):
             results = await feed_all(texts, standin)
         sent = [m["text"] for m in standin.sent]
     assert baseline == ["ok", "ok", "ZeroDivisionError", "ok"]
@@ -137,7 +124,7 @@ async def test_phone_numbers_telegram_marked_are_learnt() -> None:
     async with BotApiStandIn() as standin:
         bot = make_bot(standin.url, standin.token)
         dispatcher = make_dispatcher()
-        with instrumented(TracerProvider(), metrics.NoOpMeterProvider(), learn_phone=redactor.learn_phone):
+        with aiogram_traced(TracerProvider(), metrics.NoOpMeterProvider(), learn_phone=redactor.learn_phone):
             await dispatcher.feed_raw_update(bot, message_update(1, text, entities=[entity]))
         await bot.session.close()
         assert [m["text"] for m in standin.sent] == [text]  # the bot itself still sees the number
@@ -149,7 +136,7 @@ async def test_uninstrument_puts_aiogram_back() -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with BotApiStandIn() as standin:
-        with instrumented(provider, metrics.NoOpMeterProvider()):
+        with aiogram_traced(provider, metrics.NoOpMeterProvider()):
             await feed_all(["hello"], standin)
         traced = len(exporter.get_finished_spans())
         await feed_all(["hello"], standin)

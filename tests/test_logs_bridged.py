@@ -49,7 +49,8 @@ class Recording(_EncodingLogProcessor):
         super().on_emit(log_record)
 
 
-def provider(processor: Any, **options: Any) -> LoggerProvider:
+def provider(processor: Any, stream: io.StringIO | None = None, **options: Any) -> LoggerProvider:
+    """crocotel's logging on a provider with ``processor``, JSON lines to ``stream`` (or nowhere)."""
     made = LoggerProvider(resource=Resource({"service.name": "svc"}), shutdown_on_exit=False, **options)
     made.add_log_record_processor(processor)
     install(
@@ -58,7 +59,7 @@ def provider(processor: Any, **options: Any) -> LoggerProvider:
         service_name="svc",
         redactor=Redactor(),
         logger_provider=made,
-        stream=io.StringIO(),
+        stream=stream if stream is not None else io.StringIO(),
     )
     logging.root.setLevel(logging.DEBUG)
     return made

@@ -16,25 +16,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogRecordMessage
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN
 from opentelemetry.trace import format_span_id as span_hex
 from opentelemetry.trace import format_trace_id as trace_hex
 
 from crocotel.escapes import escaped_from, note_escape
-from crocotel.instrumentation.aiogram import AiogramInstrumentor
-from crocotel.logs import install
 from crocotel.logs.records import prepare
-from crocotel.redaction.engine import Redactor
 from tests.logs_support import isolated, tracer
-from tests.telegram_support import make_bot, make_dispatcher, message_update
-from tests.test_logs_bridged import Recording
+from tests.telegram_support import (
+    aiogram_traced,
+    make_bot,
+    make_dispatcher,
+    message_update,
+    tracing_into,
+)
+from tests.test_logs_bridged import Recording, provider
 
 TOKEN = "123456789:AAH4fMGyzxSSeqwVHhGLQTkfNtJGBmCDEJc"
 
@@ -43,16 +42,8 @@ TOKEN = "123456789:AAH4fMGyzxSSeqwVHhGLQTkfNtJGBmCDEJc"
 def exporter() -> Iterator[InMemorySpanExporter]:
     """aiogram instrumented into an in-memory exporter for the test."""
     spans = InMemorySpanExporter()
-    traces = TracerProvider()
-    traces.add_span_processor(SimpleSpanProcessor(spans))
-    instrumentor = AiogramInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=traces, meter_provider=metrics.NoOpMeterProvider(), trace_getupdates=False
-    )
-    try:
+    with aiogram_traced(tracing_into(spans)):
         yield spans
-    finally:
-        instrumentor.uninstrument()
 
 
 async def process(text: str) -> None:
@@ -73,17 +64,7 @@ def test_aiograms_own_line_about_an_unhandled_exception_carries_the_update_trace
     exporter: InMemorySpanExporter,
 ) -> None:
     recording, stream = Recording(), io.StringIO()
-    logs = LoggerProvider(resource=Resource({"service.name": "svc"}), shutdown_on_exit=False)
-    logs.add_log_record_processor(recording)
-    install(
-        log_format="json",
-        log_level="INFO",
-        service_name="svc",
-        redactor=Redactor(),
-        logger_provider=logs,
-        stream=stream,
-    )
-    logging.root.setLevel(logging.INFO)
+    provider(recording, stream)
     asyncio.run(process("/fail"))
     update = next(s for s in exporter.get_finished_spans() if s.name.startswith("telegram.update"))
     handler = next(s for s in exporter.get_finished_spans() if s.name.startswith("telegram.handler"))

@@ -24,7 +24,13 @@ from crocotel.instrumentation.aiogram import AiogramInstrumentor
 from crocotel.instrumentation.wraps import Wraps, active_wraps
 from crocotel.redaction.urls import url_filter
 from crocotel.testing import BotApiStandIn
-from tests.telegram_support import make_bot, make_dispatcher, message_update
+from tests.telegram_support import (
+    aiogram_traced,
+    make_bot,
+    make_dispatcher,
+    message_update,
+    tracing_into,
+)
 from tests.wrap_support import ClassDicts, assert_patch_reaches
 
 
@@ -37,16 +43,8 @@ def exporter() -> InMemorySpanExporter:
 def aiogram_instrumented(exporter: InMemorySpanExporter) -> Iterator[ClassDicts]:
     """aiogram instrumented into ``exporter``; yields the class snapshot taken before, checked after."""
     before = ClassDicts.of("aiogram")
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = AiogramInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=provider, meter_provider=metrics.NoOpMeterProvider(), trace_getupdates=False
-    )
-    try:
+    with aiogram_traced(tracing_into(exporter)):
         yield before
-    finally:
-        instrumentor.uninstrument()
 
 
 async def feed(text: str) -> list[str]:
