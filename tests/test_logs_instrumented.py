@@ -7,6 +7,7 @@ these tests check the precedence rules of docs/logging.md in that real order.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,16 +19,24 @@ pytestmark = pytest.mark.integration
 LOG_APP = str(REPO / "tests" / "apps" / "log_app.py")
 
 
-def run(mode: str, receiver: OtlpReceiver, **env: str) -> list[str]:
+def run(mode: str, receiver: OtlpReceiver, bin_dir: Path | None = None, **env: str) -> list[str]:
+    return run_both(mode, receiver, bin_dir, **env)[0]
+
+
+def run_both(
+    mode: str, receiver: OtlpReceiver, bin_dir: Path | None = None, **env: str
+) -> tuple[list[str], str]:
+    """The app's stdout lines (without its DONE) and its stderr."""
     proc = instrumented(
         [LOG_APP, mode],
         base_env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="log-app", **env),
+        bin_dir,
     )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert "DONE" in lines, (out, err)
-    return [line for line in lines if line != "DONE"]
+    return [line for line in lines if line != "DONE"], err
 
 
 def span_ids(receiver: OtlpReceiver) -> tuple[str, str]:
@@ -90,3 +99,25 @@ def test_text_format(receiver: OtlpReceiver) -> None:
     assert lines[0].endswith(
         f" INFO  log_app: handled update 7 [trace_id={trace_id} span_id={span_id}] update_type=message"
     )
+
+
+def test_log_correlation_formats_first_and_force_lets_the_app_choose(receiver: OtlpReceiver) -> None:
+    """A bootstrapped install with OTEL_PYTHON_LOG_CORRELATION=true: the logging instrumentation
+    calls basicConfig(format=...) before the app, so the app's own basicConfig does nothing (as
+    in plain Python and under the stock distro) and force=True gives the app its format back,
+    with crocotel's ids in it and each record exported once (docs/logging.md)."""
+    from tests.bootstrap_support import bootstrapped_bin
+
+    bin_dir = bootstrapped_bin()
+    lines, err = run_both("basic-format", receiver, bin_dir, OTEL_PYTHON_LOG_CORRELATION="true")
+    assert not any(line.startswith("APP|") for line in lines), lines
+    assert "handled update 7" in err and "trace_id=" in err, err[-2000:]
+
+    forced, err = run_both("basic-force", receiver, bin_dir, OTEL_PYTHON_LOG_CORRELATION="true")
+    assert receiver.wait_for(lambda r: [s.name for s in r.spans()].count("handle update") == 2, timeout=15)
+    span = [s for s in receiver.spans() if s.name == "handle update"][-1]  # the second run's
+    trace_id, span_id = span.trace_id, span.span_id
+    assert f"APP|INFO|log_app|handled update 7|{trace_id}|{span_id}" in forced, forced
+    assert "handled update 7" not in err, err[-2000:]
+    assert receiver.wait_for(lambda r: sum(log.body == "failed" for log in r.logs()) == 2, timeout=15)
+    assert [log.body for log in receiver.logs()].count("handled update 7") == 2  # once per run

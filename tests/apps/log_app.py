@@ -4,6 +4,7 @@ Modes (argv[1]) say how the app configures logging, after crocotel has started:
   none          - not at all
   basic-format  - logging.basicConfig(level=INFO, format=APP_FORMAT): the app owns its lines
   basic-level   - logging.basicConfig(level=DEBUG, stream=sys.stdout): the aiogram idiom
+  basic-force   - basic-format with force=True: replaces whatever configured the root before
 It logs inside a span, outside, from a library logger and with an exception, then prints DONE.
 """
 
@@ -21,6 +22,8 @@ def main() -> int:
     mode = sys.argv[1]
     if mode == "basic-format":
         logging.basicConfig(level=logging.INFO, format=APP_FORMAT, stream=sys.stdout)
+    elif mode == "basic-force":
+        logging.basicConfig(level=logging.INFO, format=APP_FORMAT, stream=sys.stdout, force=True)
     elif mode == "basic-level":
         logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)
     log = logging.getLogger("log_app")
