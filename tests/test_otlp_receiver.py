@@ -301,3 +301,44 @@ def test_stop_is_idempotent_and_start_once() -> None:
         receiver.start()
     receiver.stop()
     receiver.stop()
+
+
+def test_a_client_gone_before_the_answer_prints_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """An exporter that gave up on a slow receiver (its timeout) closes the connection before the
+    answer: that is the client's choice, not a receiver error, and a test's output stays clean."""
+    import socket
+    import struct
+    import time
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(_path: str, _body: bytes) -> None:
+        entered.set()
+        release.wait(5)
+
+    def serving() -> bool:
+        return any("process_request_thread" in t.name for t in threading.enumerate())
+
+    with OtlpReceiver(on_export=slow) as receiver:
+        client = socket.create_connection(("127.0.0.1", receiver.port), timeout=5)
+        client.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
+        )
+        assert entered.wait(5)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close by reset
+        client.close()
+        release.set()
+        for _ in range(500):  # bounded: until the answer was written into the reset connection
+            if not serving():
+                break
+            time.sleep(0.01)
+        assert not serving()
+        assert receiver.requests() == [("/v1/traces", 200)]
+        err = capfd.readouterr().err
+        assert "Traceback" not in err, err
+        request = urllib.request.Request(
+            f"{receiver.endpoint}/v1/traces", data=b"", headers={"Content-Type": "application/x-protobuf"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:  # still serving
+            assert answer.status == 200

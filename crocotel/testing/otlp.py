@@ -9,12 +9,14 @@ recovers.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from google.protobuf.message import DecodeError  # no stubs shipped
@@ -91,6 +93,14 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], receiver: OtlpReceiver) -> None:
         self.receiver = receiver
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Say nothing when the client went away before the answer (an exporter that timed out on
+        a slow receiver, a bot that exited mid-export): its choice, not a receiver error. Anything
+        else is printed as ``socketserver`` prints it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
