@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 LOG_APP = str(REPO / "tests" / "apps" / "log_app.py")
 
 
-def run(mode: str, receiver: OtlpReceiver, bin_dir: Path | None = None, **env: str) -> list[str]:
-    return run_both(mode, receiver, bin_dir, **env)[0]
+def run(mode: str, receiver: OtlpReceiver, **env: str) -> list[str]:
+    return run_both(mode, receiver, None, **env)[0]
 
 
 def run_both(
