@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -409,6 +410,32 @@ def ratios(numerators: list[float], denominators: list[float]) -> list[float]:
     return [n / d if d > 0 else float("inf") for n, d in zip(numerators, denominators, strict=True)]
 
 
+def _below(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2): the chance of k or fewer rounds on one side by luck."""
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> dict[str, float]:
+    """A distribution-free interval for the median of ``values`` (the rounds' ratios): the k-th
+    lowest and k-th highest value, with the largest k whose coverage, 1 - 2 P(X <= k - 1) for X ~
+    Binomial(n, 1/2), is at least ``confidence``; for 6 rounds the lowest and highest (97%). With
+    fewer than 6 rounds no interval reaches 95%: the widest is given with its lower coverage."""
+    xs = sorted(values)
+    n = len(xs)
+    k = 1
+    while k < n - k and 1 - 2 * _below(k, n) >= confidence:
+        k += 1
+    coverage = 1 - 2 * _below(k - 1, n)
+    return {"low": round(xs[k - 1], 3), "high": round(xs[n - k], 3), "coverage": round(coverage, 3)}
+
+
+def sign_test(values: list[float]) -> dict[str, float]:
+    """Rounds where crocotel added less than the stock distro (ratio below 1), and the one-sided
+    sign test's p: the chance of at least that many if each round were a coin toss."""
+    below = sum(1 for v in values if v < 1.0)
+    return {"rounds_below_1": below, "rounds": len(values), "p": round(1 - _below(below - 1, len(values)), 4)}
+
+
 def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
     """Medians and spread per configuration, and the added CPU of B and C taken round by round against A."""
     out: dict[str, object] = {}
@@ -455,6 +482,11 @@ def summarize(runs: list[dict[str, Run]]) -> dict[str, object]:
     def median_of(config: str, what: str) -> float:
         return statistics.median(getattr(r[config], what) for r in runs)
 
+    # The median alone says "below" for any cell that is level; the interval says "shown".
+    interval = median_interval(pairwise)
+    out["crocotel_added_vs_stock_added_interval"] = interval
+    out["rounds_below_stock"] = sign_test(pairwise)
+    out["cpu_floor_shown"] = interval["high"] < 1.0 and interval["coverage"] >= 0.95
     out["floor_met"] = (
         median_ratio < 1.0
         and median_of("C", "startup_s") <= median_of("B", "startup_s")
