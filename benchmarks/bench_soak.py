@@ -17,7 +17,9 @@ warm-up (``--warmup-share`` of the run) a least-squares line is fitted; the slop
 is reported in MB per hour with its 95% confidence interval (samples are
 autocorrelated, so the interval is, if anything, too narrow: read it as "no trend
 beyond this"). The series count on /metrics is read at the end of warm-up and at
-the end: new chats must not add series. The verdict passes when the interval
+the end: new chats must not add series (the first scrape, at the start, brings the
+metric reader's own series, which appear from the second on; the names of any series
+that appear later are listed). The verdict passes when the interval
 includes zero or the upper bound is below ``--max-slope`` MB per hour, and the
 series count did not grow. Prints one JSON line at the end.
 
@@ -96,10 +98,24 @@ def slope_with_ci(xs: list[float], ys: list[float]) -> tuple[float, float, float
     return slope, slope - half, slope + half
 
 
-def series_count(port: int) -> int:
+def series(port: int) -> set[str]:
+    """The series on the bot's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        return series_of(response.read().decode())
+
+
+def series_of(text: str) -> set[str]:
+    """Each sample line's name and labels, without its value or exemplar."""
+    samples = (line for line in text.splitlines() if line and line[0] != "#")
+    return {line.split(" # ", 1)[0].rsplit(" ", 1)[0] for line in samples}
+
+
+def new_series(before: set[str], after: set[str]) -> dict[str, int]:
+    """The series in ``after`` and not in ``before``, counted by metric name."""
+    counts: dict[str, int] = {}
+    for name in sorted(line.split("{", 1)[0] for line in after - before):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def feed(api: BotApiThread, rate: float, stop: threading.Event, sent: list[int]) -> None:
@@ -136,7 +152,8 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
     workdir = bots_copy()
     port = free_port()
     samples: list[tuple[float, float]] = []
-    series_warm = series_end = None
+    series_warm: set[str] | None = None
+    series_end: set[str] | None = None
     with BotApiThread() as api, OtlpReceiver() as receiver:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
         env.update(BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url, POLL_TIMEOUT="10")
@@ -158,6 +175,8 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         feeder = threading.Thread(target=feed, args=(api, args.rate, stop, pushed), daemon=True)
         try:
             api.wait_polling(timeout=60)
+            if instrumented:
+                series(port)  # the reader's own series appear from the second scrape on
             feeder.start()
             started = time.monotonic()
             warm_until = started + args.seconds * args.warmup_share
@@ -166,10 +185,10 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
                     raise SystemExit(f"the bot exited during the soak with status {proc.returncode}")
                 samples.append((now - started, rss_mb(proc.pid)))
                 if instrumented and series_warm is None and now >= warm_until:
-                    series_warm = series_count(port)
+                    series_warm = series(port)
                 time.sleep(args.interval)
             if instrumented:
-                series_end = series_count(port)
+                series_end = series(port)
             stop.set()
             feeder.join(10)
             replies = len(api.standin.sent)
@@ -203,11 +222,11 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         "flat": low <= 0 <= high or high * hour < args.max_slope,
     }
     if instrumented:
-        result["metrics_series_after_warmup"] = series_warm
-        result["metrics_series_end"] = series_end
-        result["series_stable"] = (
-            series_warm is not None and series_end is not None and series_end <= series_warm
-        )
+        warm, end = series_warm or set(), series_end or set()
+        result["metrics_series_after_warmup"] = len(warm)
+        result["metrics_series_end"] = len(end)
+        result["metrics_series_new"] = new_series(warm, end)
+        result["series_stable"] = bool(warm) and not end - warm
     return result
 
 

@@ -26,3 +26,26 @@ def test_sign_test_counts_rounds_below_stock() -> None:
     assert sign_test([0.9, 0.8, 0.7, 0.95, 0.6, 0.99]) == {"rounds_below_1": 6, "rounds": 6, "p": 0.0156}
     assert sign_test([1.1, 0.9]) == {"rounds_below_1": 1, "rounds": 2, "p": 0.75}
     assert sign_test([1.0, 1.2])["p"] == 1.0  # level is not below
+
+
+def test_soak_names_the_series_that_appeared_and_ignores_changed_values() -> None:
+    """The soak's verdict on /metrics: a series whose value or exemplar moved is the same series."""
+    from benchmarks.bench_soak import new_series, series_of
+
+    before = series_of(
+        "# HELP telegram_api_duration_seconds Bot API calls\n"
+        "# TYPE telegram_api_duration_seconds histogram\n"
+        'telegram_api_duration_seconds_bucket{le="0.005",telegram_api_method="sendMessage"} 3'
+        ' # {trace_id="0af7651916cd43dd8448eb211c80319c"} 0.002 1733212345.1\n'
+        'telegram_api_duration_seconds_count{telegram_api_method="sendMessage"} 3\n'
+    )
+    after = series_of(
+        'telegram_api_duration_seconds_bucket{le="0.005",telegram_api_method="sendMessage"} 9'
+        ' # {trace_id="b7ad6b7169203331a0f1a1dfa4d9c0f2"} 0.001 1733212399.5\n'
+        'telegram_api_duration_seconds_count{telegram_api_method="sendMessage"} 9\n'
+        'telegram_api_duration_seconds_count{telegram_api_method="sendPhoto"} 1\n'
+        'telegram_api_calls_total{code="429",label="a b"} 2\n'
+    )
+    assert len(before) == 2
+    appeared = {"telegram_api_calls_total": 1, "telegram_api_duration_seconds_count": 1}
+    assert new_series(before, after) == appeared
