@@ -110,6 +110,10 @@ def series_of(text: str) -> set[str]:
     return {line.split(" # ", 1)[0].rsplit(" ", 1)[0] for line in samples}
 
 
+_SHOWN_SERIES = 10
+"""New series listed whole (name and labels) in the result, to tell a label that grows from a rare event."""
+
+
 def new_series(before: set[str], after: set[str]) -> dict[str, int]:
     """The series in ``after`` and not in ``before``, counted by metric name."""
     counts: dict[str, int] = {}
@@ -226,6 +230,7 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         result["metrics_series_after_warmup"] = len(warm)
         result["metrics_series_end"] = len(end)
         result["metrics_series_new"] = new_series(warm, end)
+        result["metrics_series_new_first"] = sorted(end - warm)[:_SHOWN_SERIES]
         result["series_stable"] = bool(warm) and not end - warm
     return result
 
