@@ -43,6 +43,7 @@ from crocotel.exporters import (
     with_self_metrics,
 )
 from crocotel.health import BOT, Health, report
+from crocotel.memory import NO_TRIM, heap_trim
 from crocotel.processors import log_processor, span_processor
 from crocotel.redaction import Redactor, redact
 from crocotel.redaction.policy import NoRedaction, Redaction
@@ -69,6 +70,7 @@ class Telemetry:
     health: Health | None = None
     guard: CardinalityGuard | None = None
     uninstall_errors: Callable[[], None] | None = None
+    heap_trim: Callable[[], None] = NO_TRIM
     _closed: bool = False
 
     @property
@@ -227,6 +229,7 @@ def _build_parts(t: Telemetry) -> None:
         t.redaction = Redaction(Redactor(hash_key=s.redact_hash_key))
         diagnostics.install(redact=t.redaction.engine.text)
     resource = _resource(s)
+    t.heap_trim = heap_trim(s.heap_trim_interval)
     if s.metrics_enabled:
         t.guard = CardinalityGuard(s.cardinality_limit)
         t.guard.install()
@@ -428,7 +431,7 @@ def _tracer_provider(t: Telemetry, resource: Resource) -> TracerProvider:
         exporters.append(ConsoleSpanExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        processor = span_processor(exporter, t.redaction, s.span_queue_size, t.meter_provider)
+        processor = span_processor(exporter, t.redaction, s.span_queue_size, t.meter_provider, t.heap_trim)
         provider.add_span_processor(processor)
     return provider
 
@@ -447,7 +450,7 @@ def _logger_provider(t: Telemetry, resource: Resource) -> Any:
         exporters.append(ConsoleLogRecordExporter())
     for exporter in exporters:
         t.exporters.append(exporter)
-        processor = log_processor(exporter, t.redaction, s.log_queue_size, t.meter_provider)
+        processor = log_processor(exporter, t.redaction, s.log_queue_size, t.meter_provider, t.heap_trim)
         provider.add_log_record_processor(processor)
     set_logger_provider(provider)
     return provider

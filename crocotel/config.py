@@ -136,6 +136,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _seconds_or_off(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < float("inf"):
+        raise ValueError(value)
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
@@ -195,6 +202,7 @@ BOOL = Parser(_bool, "true or false")
 SWITCH = Parser(_bool, "on or off")
 PORT = Parser(_port, "an integer from 0 to 65535")
 SECONDS = Parser(_positive_float, "a positive number of seconds")
+SECONDS_OR_OFF = Parser(_seconds_or_off, "0 (off) or a positive number of seconds")
 POSITIVE_INT = Parser(_positive_int, "a positive integer")
 CARDINALITY = Parser(_cardinality, "an integer from 2 to 1000000")
 RATIO = Parser(_ratio, "a number from 0 to 1")
@@ -509,6 +517,14 @@ ERROR_FINGERPRINTS = _v(
     "custom error fingerprint limit (using 100)",
     "error_fingerprints",
 )
+HEAP_TRIM_INTERVAL = _v(
+    "CROCOTEL_HEAP_TRIM_INTERVAL",
+    SECONDS_OR_OFF,
+    10.0,
+    "seconds between returns of the C heap's free pages to the system after an export (glibc); 0: never",
+    "custom heap trim interval (using 10)",
+    "heap_trim_interval",
+)
 ENABLE_INSTRUMENTATIONS = _v(
     "CROCOTEL_ENABLE_INSTRUMENTATIONS",
     Parser(_choices(tuple(HELD_BACK)), "a comma-separated list of " + ", ".join(HELD_BACK)),
@@ -549,6 +565,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     READY_API_FAILURE_WINDOW,
     METRICS_CARDINALITY_LIMIT,
     ERROR_FINGERPRINTS,
+    HEAP_TRIM_INTERVAL,
     ENABLE_INSTRUMENTATIONS,
 )
 """Every variable crocotel reads, in the order ``crocotel config`` and the docs show them."""
@@ -624,6 +641,7 @@ class Settings:
     ready_api_failure_window: float = READY_API_FAILURE_WINDOW.default
     cardinality_limit: int = METRICS_CARDINALITY_LIMIT.default
     error_fingerprints: int = ERROR_FINGERPRINTS.default
+    heap_trim_interval: float = HEAP_TRIM_INTERVAL.default
     enable_instrumentations: tuple[str, ...] = ENABLE_INSTRUMENTATIONS.default
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     problems: tuple[ConfigProblem, ...] = ()

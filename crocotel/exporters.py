@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from crocotel import diagnostics
+from crocotel.memory import NO_TRIM
 from crocotel.protobuf import LogEncoder, SpanEncoder
 
 __all__ = [
@@ -258,11 +259,15 @@ def final_attempt_only(exporter: Any) -> None:
 
 
 class _Encoding:
-    """What both encoding exporters share: the upstream exporter, its channel, an encoder."""
+    """What both encoding exporters share: the upstream exporter, its channel, an encoder, and
+    what runs after each batch (:mod:`crocotel.memory`'s heap trim)."""
 
-    def __init__(self, upstream: Deferred, encoder: SpanEncoder | LogEncoder) -> None:
+    def __init__(
+        self, upstream: Deferred, encoder: SpanEncoder | LogEncoder, after_batch: Callable[[], None]
+    ) -> None:
         self.upstream = upstream
         self.encoder = encoder
+        self._after_batch = after_batch
         self._channel: _Channel | None = None
         self._refused = False
 
@@ -286,7 +291,9 @@ class _Encoding:
     def sent(self, batch: Sequence[Any]) -> bool:
         """Encode ``batch`` and send it through the upstream exporter's client."""
         channel = self._channel or self._connected()
-        return channel is not None and channel.send(batch, self.encoder.encode)
+        delivered = channel is not None and channel.send(batch, self.encoder.encode)
+        self._after_batch()
+        return delivered
 
     def shutdown(self) -> None:
         """Shut down the upstream exporter."""
@@ -300,8 +307,8 @@ class _Encoding:
 class _SpanExporter(_Encoding, SpanExporter):
     """An upstream OTLP/HTTP span exporter whose batches are encoded by :class:`SpanEncoder`."""
 
-    def __init__(self, upstream: Deferred) -> None:
-        super().__init__(upstream, SpanEncoder())
+    def __init__(self, upstream: Deferred, after_batch: Callable[[], None] = NO_TRIM) -> None:
+        super().__init__(upstream, SpanEncoder(), after_batch)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Encode and send through the upstream exporter's client."""
@@ -311,27 +318,28 @@ class _SpanExporter(_Encoding, SpanExporter):
 class _LogExporter(_Encoding, LogRecordExporter):
     """An upstream OTLP/HTTP log exporter whose batches are encoded by :class:`LogEncoder`."""
 
-    def __init__(self, upstream: Deferred) -> None:
-        super().__init__(upstream, LogEncoder())
+    def __init__(self, upstream: Deferred, after_batch: Callable[[], None] = NO_TRIM) -> None:
+        super().__init__(upstream, LogEncoder(), after_batch)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Encode and send through the upstream exporter's client."""
         return LogRecordExportResult.SUCCESS if self.sent(batch) else LogRecordExportResult.FAILURE
 
 
-def faster(exporter: Any) -> Any:
+def faster(exporter: Any, after_batch: Callable[[], None] = NO_TRIM) -> Any:
     """``exporter`` encoding with crocotel's encoder when it is an upstream OTLP/HTTP span or log
-    exporter with the parts that takes, or a :class:`Deferred` one of a known release; any other
-    exporter (gRPC, console) as it is."""
+    exporter with the parts that takes, or a :class:`Deferred` one of a known release, calling
+    ``after_batch`` after each batch; any other exporter (gRPC, console) as it is."""
     if isinstance(exporter, Deferred):
-        return _SpanExporter(exporter) if exporter.signal == "traces" else _LogExporter(exporter)
+        made = _SpanExporter if exporter.signal == "traces" else _LogExporter
+        return made(exporter, after_batch)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     if not _Channel.usable(exporter):
         return exporter
     if isinstance(exporter, OTLPSpanExporter):
-        return _SpanExporter(Deferred.ready("traces", exporter))
+        return _SpanExporter(Deferred.ready("traces", exporter), after_batch)
     if isinstance(exporter, OTLPLogExporter):
-        return _LogExporter(Deferred.ready("logs", exporter))
+        return _LogExporter(Deferred.ready("logs", exporter), after_batch)
     return exporter

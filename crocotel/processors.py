@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from crocotel.exporters import faster
+from crocotel.memory import NO_TRIM
 from crocotel.protobuf import Encoded
 from crocotel.redaction.policy import Redaction
 
@@ -117,11 +118,17 @@ class _EncodingLogProcessor(LogRecordProcessor):
 
 
 def span_processor(
-    exporter: Any, redaction: Redaction, queue_size: int, meter_provider: MeterProvider | None
+    exporter: Any,
+    redaction: Redaction,
+    queue_size: int,
+    meter_provider: MeterProvider | None,
+    after_batch: Callable[[], None] = NO_TRIM,
 ) -> SpanProcessor:
-    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it."""
+    """The batch processor for ``exporter``: encoding as spans end when the exporter allows it,
+    calling ``after_batch`` after each batch it sends."""
     made: SpanProcessor = _processor(
         exporter,
+        after_batch,
         queue_size,
         meter_provider,
         BatchSpanProcessor,
@@ -134,11 +141,17 @@ def span_processor(
 
 
 def log_processor(
-    exporter: Any, redaction: Redaction, queue_size: int, meter_provider: MeterProvider | None
+    exporter: Any,
+    redaction: Redaction,
+    queue_size: int,
+    meter_provider: MeterProvider | None,
+    after_batch: Callable[[], None] = NO_TRIM,
 ) -> LogRecordProcessor:
-    """The batch processor for ``exporter``: encoding as records are emitted when it allows it."""
+    """The batch processor for ``exporter``: encoding as records are emitted when it allows it,
+    calling ``after_batch`` after each batch it sends."""
     made: LogRecordProcessor = _processor(
         exporter,
+        after_batch,
         queue_size,
         meter_provider,
         BatchLogRecordProcessor,
@@ -152,6 +165,7 @@ def log_processor(
 
 def _processor(
     exporter: Any,
+    after_batch: Callable[[], None],
     queue_size: int,
     meter_provider: MeterProvider | None,
     batch_class: Callable[..., Any],
@@ -165,7 +179,7 @@ def _processor(
     ``on_end``/``on_emit`` would check or copy the SDK's object first, the work the encoding
     processors exist to avoid. A release without that queue gets the SDK's own path.
     """
-    fast = faster(exporter)
+    fast = faster(exporter, after_batch)
     if fast is not exporter:
         batch = batch_class(fast, max_queue_size=queue_size, meter_provider=meter_provider)
         queue = getattr(getattr(batch, "_batch_processor", None), "emit", None)
