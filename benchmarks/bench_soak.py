@@ -23,6 +23,9 @@ that appear later are listed). The verdict passes when the interval
 includes zero or the upper bound is below ``--max-slope`` MB per hour, and the
 series count did not grow. Prints one JSON line at the end.
 
+The resident part of the ``[heap]`` mapping (glibc's main arena) gets a slope of its own: where
+the allocator's holes grow while Python's objects do not (tracemalloc flat), this is where.
+
 With ``--bare`` the same bot runs bare, side by side, fed the same mix: aiogram keeps state
 per chat, so its own growth is measured too and the difference is crocotel's.
 
@@ -84,6 +87,20 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def heap_rss_mb(pid: int) -> float:
+    """Resident MB of the process's ``[heap]`` mapping: glibc's main arena, where the C allocator's
+    holes show (Python's small objects live in mappings of their own)."""
+    total = 0
+    in_heap = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=6)
+        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+            in_heap = head[-1] == "[heap]"
+        elif in_heap and head and head[0] == "Rss:":
+            total += int(head[1])
+    return total / 1024
 
 
 def slope_with_ci(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
@@ -156,6 +173,7 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
     workdir = bots_copy()
     port = free_port()
     samples: list[tuple[float, float]] = []
+    heap: list[float] = []
     series_warm: set[str] | None = None
     series_end: set[str] | None = None
     with BotApiThread() as api, OtlpReceiver() as receiver:
@@ -188,6 +206,7 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
                 if proc.poll() is not None:
                     raise SystemExit(f"the bot exited during the soak with status {proc.returncode}")
                 samples.append((now - started, rss_mb(proc.pid)))
+                heap.append(heap_rss_mb(proc.pid))
                 if instrumented and series_warm is None and now >= warm_until:
                     series_warm = series(port)
                 time.sleep(args.interval)
@@ -206,11 +225,14 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
                 proc.wait(10)
             shutil.rmtree(workdir, ignore_errors=True)
         spans, records = len(receiver.spans()), len(receiver.logs())
-    fitted = [(t, r) for t, r in samples if t >= args.seconds * args.warmup_share]
+    warm = args.seconds * args.warmup_share
+    fitted = [(t, r) for t, r in samples if t >= warm]
     if len(fitted) < 3:
         raise SystemExit("too few samples after warm-up: run longer or sample more often")
     fitted_rss = [r for _, r in fitted]
     per_s, low, high = slope_with_ci([t for t, _ in fitted], fitted_rss)
+    fitted_heap = [h for (t, _), h in zip(samples, heap, strict=True) if t >= warm]
+    heap_per_s, heap_low, heap_high = slope_with_ci([t for t, _ in fitted], fitted_heap)
     hour = 3600.0
     result: dict[str, object] = {
         "bot": "examples/crocbot under crocotel" if instrumented else "examples/crocbot bare",
@@ -223,6 +245,8 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         "rss_mb_after_warmup_min_max": [round(min(fitted_rss), 1), round(max(fitted_rss), 1)],
         "rss_slope_mb_per_hour": round(per_s * hour, 2),
         "rss_slope_ci95_mb_per_hour": [round(low * hour, 2), round(high * hour, 2)],
+        "heap_rss_slope_mb_per_hour": round(heap_per_s * hour, 2),
+        "heap_rss_slope_ci95_mb_per_hour": [round(heap_low * hour, 2), round(heap_high * hour, 2)],
         "flat": low <= 0 <= high or high * hour < args.max_slope,
     }
     if instrumented:
