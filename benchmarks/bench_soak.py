@@ -225,13 +225,13 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
                 proc.wait(10)
             shutil.rmtree(workdir, ignore_errors=True)
         spans, records = len(receiver.spans()), len(receiver.logs())
-    warm = args.seconds * args.warmup_share
-    fitted = [(t, r) for t, r in samples if t >= warm]
+    warm_s = args.seconds * args.warmup_share
+    fitted = [(t, r) for t, r in samples if t >= warm_s]
     if len(fitted) < 3:
         raise SystemExit("too few samples after warm-up: run longer or sample more often")
     fitted_rss = [r for _, r in fitted]
     per_s, low, high = slope_with_ci([t for t, _ in fitted], fitted_rss)
-    fitted_heap = [h for (t, _), h in zip(samples, heap, strict=True) if t >= warm]
+    fitted_heap = [h for (t, _), h in zip(samples, heap, strict=True) if t >= warm_s]
     heap_per_s, heap_low, heap_high = slope_with_ci([t for t, _ in fitted], fitted_heap)
     hour = 3600.0
     result: dict[str, object] = {
