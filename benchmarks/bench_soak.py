@@ -277,6 +277,7 @@ def main() -> int:
     def run(name: str, instrumented: bool) -> None:
         runs[name] = soak(instrumented, args)
 
+    crocotel_python()  # installed once here: two threads reinstalling one venv at once would race
     threads = [threading.Thread(target=run, args=("crocotel", True))]
     if args.bare:
         threads.append(threading.Thread(target=run, args=("bare", False)))
