@@ -23,11 +23,16 @@ that appear later are listed). The verdict passes when the interval
 includes zero or the upper bound is below ``--max-slope`` MB per hour, and the
 series count did not grow. Prints one JSON line at the end.
 
-The resident part of the ``[heap]`` mapping (glibc's main arena) gets a slope of its own: where
-the allocator's holes grow while Python's objects do not (tracemalloc flat), this is where.
+CPU per reply and minor page faults per reply after warm-up are reported too (the rate is
+fixed, so runs side by side compare). The resident part of the ``[heap]`` mapping (glibc's main
+arena) gets a slope of its own: where the allocator's holes grow while Python's objects do not
+(tracemalloc flat), this is where.
 
 With ``--bare`` the same bot runs bare, side by side, fed the same mix: aiogram keeps state
-per chat, so its own growth is measured too and the difference is crocotel's.
+per chat, so its own growth is measured too and the difference is crocotel's
+(``slope_minus_bare_mb_per_hour``, with an interval; ``crocotel_share_flat`` applies the
+verdict above to it). Side-by-side runs of the same bot differ by a few MB per hour: read a
+share within that as level.
 
     .venv/bin/python benchmarks/bench_soak.py [--seconds 600] [--rate 40] [--interval 3] [--bare]
 """
@@ -51,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._stock import crocotel_python  # noqa: E402
-from benchmarks.bench_bot_overhead import bots_copy, free_port  # noqa: E402
+from benchmarks.bench_bot_overhead import bots_copy, free_port, proc_stat  # noqa: E402
 from crocotel.testing import BotApiThread, OtlpReceiver  # noqa: E402
 
 PHONE_TEXTS = (
@@ -175,6 +180,7 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
     samples: list[tuple[float, float]] = []
     heap: list[float] = []
     series_warm: set[str] | None = None
+    at_warm: tuple[tuple[float, float, float, float, int], int] | None = None
     series_end: set[str] | None = None
     with BotApiThread() as api, OtlpReceiver() as receiver:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROCOTEL_", "PYTHONPATH"))}
@@ -207,9 +213,12 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
                     raise SystemExit(f"the bot exited during the soak with status {proc.returncode}")
                 samples.append((now - started, rss_mb(proc.pid)))
                 heap.append(heap_rss_mb(proc.pid))
-                if instrumented and series_warm is None and now >= warm_until:
-                    series_warm = series(port)
+                if at_warm is None and now >= warm_until:
+                    at_warm = proc_stat(proc.pid), len(api.standin.sent)
+                    if instrumented:
+                        series_warm = series(port)
                 time.sleep(args.interval)
+            at_end = proc_stat(proc.pid), len(api.standin.sent)
             if instrumented:
                 series_end = series(port)
             stop.set()
@@ -234,6 +243,9 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
     fitted_heap = [h for (t, _), h in zip(samples, heap, strict=True) if t >= warm_s]
     heap_per_s, heap_low, heap_high = slope_with_ci([t for t, _ in fitted], fitted_heap)
     hour = 3600.0
+    if at_warm is None:
+        raise SystemExit("the warm-up never ended: run longer")
+    handled = max(1, at_end[1] - at_warm[1])
     result: dict[str, object] = {
         "bot": "examples/crocbot under crocotel" if instrumented else "examples/crocbot bare",
         "updates_pushed": pushed[0],
@@ -247,6 +259,8 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         "rss_slope_ci95_mb_per_hour": [round(low * hour, 2), round(high * hour, 2)],
         "heap_rss_slope_mb_per_hour": round(heap_per_s * hour, 2),
         "heap_rss_slope_ci95_mb_per_hour": [round(heap_low * hour, 2), round(heap_high * hour, 2)],
+        "cpu_us_per_reply_after_warmup": round((at_end[0][0] - at_warm[0][0]) / handled * 1e6, 1),
+        "minor_faults_per_reply_after_warmup": round((at_end[0][4] - at_warm[0][4]) / handled, 3),
         "flat": low <= 0 <= high or high * hour < args.max_slope,
     }
     if instrumented:
@@ -257,6 +271,23 @@ def soak(instrumented: bool, args: argparse.Namespace) -> dict[str, object]:
         result["metrics_series_new_first"] = sorted(end - warm)[:_SHOWN_SERIES]
         result["series_stable"] = bool(warm) and not end - warm
     return result
+
+
+def share(crocotel: dict[str, object], bare: dict[str, object], max_slope: float) -> dict[str, object]:
+    """crocotel's part of the growth: its slope minus the bare bot's, with an interval whose half
+    width is the two half widths combined; flat when it includes 0 or stays under ``max_slope``."""
+    slopes = []
+    for run in (crocotel, bare):
+        low, high = run["rss_slope_ci95_mb_per_hour"]  # type: ignore[misc]
+        slopes.append((float(run["rss_slope_mb_per_hour"]), (float(high) - float(low)) / 2))  # type: ignore[arg-type]
+    (c, hc), (b, hb) = slopes
+    half = math.hypot(hc, hb)
+    low, high = c - b - half, c - b + half
+    return {
+        "slope_minus_bare_mb_per_hour": round(c - b, 2),
+        "slope_minus_bare_ci95_mb_per_hour": [round(low, 2), round(high, 2)],
+        "crocotel_share_flat": low <= 0 <= high or high < max_slope,
+    }
 
 
 def main() -> int:
@@ -295,10 +326,7 @@ def main() -> int:
     }
     if args.bare:
         result["bare"] = runs["bare"]
-        result["slope_minus_bare_mb_per_hour"] = round(
-            float(runs["crocotel"]["rss_slope_mb_per_hour"]) - float(runs["bare"]["rss_slope_mb_per_hour"]),  # type: ignore[arg-type]
-            2,
-        )
+        result.update(share(runs["crocotel"], runs["bare"], args.max_slope))
     print(json.dumps(result))
     return 0
 

@@ -49,3 +49,17 @@ def test_soak_names_the_series_that_appeared_and_ignores_changed_values() -> Non
     assert len(before) == 2
     appeared = {"telegram_api_calls_total": 1, "telegram_api_duration_seconds_count": 1}
     assert new_series(before, after) == appeared
+
+
+def test_soak_share_is_the_difference_of_slopes_with_both_intervals() -> None:
+    from benchmarks.bench_soak import share
+
+    bare = {"rss_slope_mb_per_hour": 11.0, "rss_slope_ci95_mb_per_hour": [10.7, 11.3]}
+    grows = {"rss_slope_mb_per_hour": 20.5, "rss_slope_ci95_mb_per_hour": [20.1, 20.9]}
+    level = {"rss_slope_mb_per_hour": 11.2, "rss_slope_ci95_mb_per_hour": [10.8, 11.6]}
+    assert share(grows, bare, 2.0) == {
+        "slope_minus_bare_mb_per_hour": 9.5,
+        "slope_minus_bare_ci95_mb_per_hour": [9.0, 10.0],
+        "crocotel_share_flat": False,
+    }
+    assert share(level, bare, 2.0)["crocotel_share_flat"] is True
