@@ -1,14 +1,13 @@
 """The C heap's free pages handed back to the system after export batches (glibc only).
 
 Every span and log record waits in its export queue as bytes, for up to the batch delay:
-longer than the bot's own short-lived allocations. While the bot's long-lived state grows
-meanwhile (aiogram keeps a record per chat), glibc places it among those queued items, and
-the holes they leave when their batch is sent stay resident: in a soak, memory in use stayed
-level while the heap's free part grew, and crocbot's RSS rose by about 9 MB an hour more than
-the bare bot's. glibc's ``malloc_trim(0)`` returns the whole free pages inside such holes to
-the system; about 0.2 ms, done from the export thread after a batch, at most once per
-interval (``CROCOTEL_HEAP_TRIM_INTERVAL``). Other C libraries (musl, macOS) get the null
-trimmer.
+longer than the bot's own short-lived allocations. Whatever longer-lived the bot allocates
+meanwhile, glibc places among those queued items, and the holes they leave when their batch is
+sent stay resident: in a soak, memory in use stayed level while the heap's free part grew, and
+crocbot's RSS rose by about 9 MB an hour more than the bare bot's, new chats or not.
+glibc's ``malloc_trim(0)`` returns the whole free pages inside such holes to the system;
+about 0.2 ms, done from the export thread after a batch, at most once per interval
+(``CROCOTEL_HEAP_TRIM_INTERVAL``). Other C libraries (musl, macOS) get the null trimmer.
 """
 
 from __future__ import annotations
