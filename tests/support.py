@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -52,6 +53,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         chosen: int = sock.getsockname()[1]
         return chosen
+
+
+def set_in_process_env(monkeypatch: Any, endpoint: str) -> None:
+    """This process's environment for an in-process ``configure()``: no OTEL_/CROCOTEL_ settings
+    of the caller's, :func:`base_env`'s export delays, OTLP to ``endpoint``, no log formatting."""
+    for key in list(os.environ):
+        if key.startswith(("OTEL_", "CROCOTEL_")):
+            monkeypatch.delenv(key)
+    for key, value in base_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint).items():
+        if key.startswith("OTEL_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CROCOTEL_LOG_FORMAT", "none")
 
 
 def base_env(**overrides: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from opentelemetry import metrics, trace
 import crocotel
 from crocotel import config, diagnostics, lifecycle
 from crocotel.testing import OtlpReceiver, reset_telemetry
-from tests.support import base_env
+from tests.support import set_in_process_env
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 
@@ -24,14 +24,8 @@ TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 @pytest.fixture
 def fresh(monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver) -> Iterator[OtlpReceiver]:
     """A clean environment pointing at the receiver, and a reset bootstrap afterwards."""
-    for key in list(os.environ):
-        if key.startswith(("OTEL_", "CROCOTEL_")):
-            monkeypatch.delenv(key)
-    for key, value in base_env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint).items():
-        if key.startswith("OTEL_"):
-            monkeypatch.setenv(key, value)
+    set_in_process_env(monkeypatch, receiver.endpoint)
     monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
-    monkeypatch.setenv("CROCOTEL_LOG_FORMAT", "none")
     reset_telemetry()
     yield receiver
     reset_telemetry()

@@ -15,7 +15,7 @@ import crocotel
 from crocotel import config, memory
 from crocotel.memory import NO_TRIM, HeapTrim, heap_trim
 from crocotel.testing import OtlpReceiver, reset_telemetry
-from tests.support import REPO, base_env
+from tests.support import REPO, set_in_process_env
 
 FRAGMENTED = """
 import sys
@@ -122,14 +122,8 @@ def test_a_bad_interval_is_named_with_what_is_allowed(value: str) -> None:
 @pytest.fixture
 def exporting(monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver) -> Iterator[list[int]]:
     """crocotel set up in-process against the receiver, glibc's trim replaced by a counter."""
-    for key in list(os.environ):
-        if key.startswith(("OTEL_", "CROCOTEL_")):
-            monkeypatch.delenv(key)
-    for key, value in base_env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint).items():
-        if key.startswith("OTEL_"):
-            monkeypatch.setenv(key, value)
+    set_in_process_env(monkeypatch, receiver.endpoint)
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
-    monkeypatch.setenv("CROCOTEL_LOG_FORMAT", "none")
     monkeypatch.setattr(memory, "_glibc", lambda: True)
     calls: list[int] = []
     monkeypatch.setattr(memory, "_malloc_trim", lambda: calls.append)
