@@ -130,6 +130,26 @@ def test_the_aiogram_version_is_pinned_exactly_in_the_dev_extra() -> None:
     assert run.pinned("aiogram") == metadata.version("aiogram")
 
 
+def test_the_cached_venvs_key_follows_what_they_install_not_the_dev_extra(tmp_path: Path) -> None:
+    """A new test tool in the dev extra must not throw the framework venvs and their plain runs
+    away (minutes of CI); a new runtime dependency or entry point must."""
+    base = (REPO / "pyproject.toml").read_text()
+    pyproject = tmp_path / "pyproject.toml"
+
+    def key(text: str) -> bytes:
+        pyproject.write_text(text)
+        return bytes(run.installed_metadata(pyproject))
+
+    dev_tool = base.replace("dev = [\n", 'dev = [\n    "pytest-randomly>=3,<4",\n', 1)
+    runtime = base.replace("dependencies = [\n", 'dependencies = [\n    "attrs>=23",\n', 1)
+    command = 'crocotel-extra = "crocotel.cli:main"\n'
+    scripts = base.replace("[project.scripts]\n", "[project.scripts]\n" + command, 1)
+    assert len({base, dev_tool, runtime, scripts}) == 4  # each edit found its place
+    assert key(dev_tool) == key(base)
+    assert key(runtime) != key(base)
+    assert key(scripts) != key(base)
+
+
 AIOGRAM_SUITE = """
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.base import BaseSession

@@ -8,8 +8,8 @@ For each framework:
    extra) and unpack it;
 2. make a venv under the build cache (``$CROCOTEL_CACHE_DIR`` or ``~/.cache/crocotel``,
    ``framework-suites/<name>-<version>-<key>``; reused while the key, a hash of
-   the install recipe, crocotel's pyproject.toml and the Python version, is the
-   same; a checkout at another path only re-points the editable crocotel):
+   the install recipe, crocotel's install metadata (pyproject.toml but its extras)
+   and the Python version, is the same; a checkout at another path only re-points the editable crocotel):
    the framework from its sdist with its test extras, pinned by the
    framework's own lock file (aiogram: ``uv.lock``) or its ``tests`` dependency
    group (python-telegram-bot), crocotel (editable), then
@@ -311,12 +311,21 @@ def prepare(fw: Framework, source: Path, where: Path, log: Path) -> None:
     marker.touch()
 
 
+def installed_metadata(pyproject: Path) -> bytes:
+    """What of crocotel's pyproject.toml an install without extras depends on: the build system
+    and the project table but its optional dependencies, so a new test tool in the dev extra
+    leaves the cached venvs (and their plain runs, minutes) alone."""
+    data = tomllib.loads(pyproject.read_text())
+    project = {k: v for k, v in data.get("project", {}).items() if k != "optional-dependencies"}
+    return json.dumps([data.get("build-system"), project], sort_keys=True).encode()
+
+
 def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
     """A venv with the framework, its pinned test dependencies, crocotel and bootstrap's instrumentations."""
     digest = hashlib.sha256()
     for part in (
         f"{INSTALL_RECIPE} {fw.dist} {fw.version} {fw.extras} {fw.group} {fw.harness}".encode(),
-        (ROOT / "pyproject.toml").read_bytes(),
+        installed_metadata(ROOT / "pyproject.toml"),
         sys.version.encode(),
     ):
         digest.update(part)
