@@ -28,7 +28,7 @@ receiver in this process standing in for the Collector. Cases:
 
 Prints one line per case on stderr and one JSON line at the end.
 
-    .venv/bin/python benchmarks/bench_faults.py [--updates 600] [--runs 3] [--cases up,down,slow,...]
+    .venv/bin/python benchmarks/bench_faults.py [--updates 600] [--runs 4] [--cases up,down,slow,...]
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def sigterm_case(updates: int) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--updates", type=int, default=600)
-    parser.add_argument("--runs", type=int, default=3, help="alternating up/down/slow runs")
+    parser.add_argument("--runs", type=int, default=4, help="alternating up/down/slow runs")
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
     cases = args.cases.split(",")
