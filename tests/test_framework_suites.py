@@ -132,7 +132,7 @@ def test_the_aiogram_version_is_pinned_exactly_in_the_dev_extra() -> None:
 
 def test_the_cached_venvs_key_follows_what_they_install_not_the_dev_extra(tmp_path: Path) -> None:
     """A new test tool in the dev extra must not throw the framework venvs and their plain runs
-    away (minutes of CI); a new runtime dependency or entry point must."""
+    away (minutes of CI); a new runtime dependency, entry point or packaging setting must."""
     base = (REPO / "pyproject.toml").read_text()
     pyproject = tmp_path / "pyproject.toml"
 
@@ -144,10 +144,13 @@ def test_the_cached_venvs_key_follows_what_they_install_not_the_dev_extra(tmp_pa
     runtime = base.replace("dependencies = [\n", 'dependencies = [\n    "attrs>=23",\n', 1)
     command = 'crocotel-extra = "crocotel.cli:main"\n'
     scripts = base.replace("[project.scripts]\n", "[project.scripts]\n" + command, 1)
-    assert len({base, dev_tool, runtime, scripts}) == 4  # each edit found its place
+    table = "[tool.setuptools.package-data]\n"
+    packaged = base.replace(table, table + 'x = ["*.txt"]\n', 1)
+    assert len({base, dev_tool, runtime, scripts, packaged}) == 5  # each edit found its place
     assert key(dev_tool) == key(base)
     assert key(runtime) != key(base)
     assert key(scripts) != key(base)
+    assert key(packaged) != key(base)
 
 
 AIOGRAM_SUITE = """

@@ -312,12 +312,13 @@ def prepare(fw: Framework, source: Path, where: Path, log: Path) -> None:
 
 
 def installed_metadata(pyproject: Path) -> bytes:
-    """What of crocotel's pyproject.toml an install without extras depends on: the build system
-    and the project table but its optional dependencies, so a new test tool in the dev extra
-    leaves the cached venvs (and their plain runs, minutes) alone."""
+    """What of crocotel's pyproject.toml an install without extras depends on: the build system,
+    setuptools' settings and the project table but its optional dependencies, so a new test tool
+    in the dev extra leaves the cached venvs (and their plain runs, minutes) alone."""
     data = tomllib.loads(pyproject.read_text())
     project = {k: v for k, v in data.get("project", {}).items() if k != "optional-dependencies"}
-    return json.dumps([data.get("build-system"), project], sort_keys=True).encode()
+    setuptools = data.get("tool", {}).get("setuptools")
+    return json.dumps([data.get("build-system"), setuptools, project], sort_keys=True).encode()
 
 
 def venv(fw: Framework, source: Path, cache: Path, log: Path) -> Path:
