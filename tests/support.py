@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -55,7 +58,7 @@ def free_port() -> int:
         return chosen
 
 
-def set_in_process_env(monkeypatch: Any, endpoint: str) -> None:
+def set_in_process_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     """This process's environment for an in-process ``configure()``: no OTEL_/CROCOTEL_ settings
     of the caller's, :func:`base_env`'s export delays, OTLP to ``endpoint``, no log formatting."""
     for key in list(os.environ):
