@@ -7,9 +7,9 @@ all of it to the oldest generation, so each full collection scans it again and f
 collections come more often; in crocbot with 16 updates in flight that was a third of
 crocotel's added CPU. Here the span is redacted and written as protobuf
 (:mod:`crocotel.protobuf`) when it ends, on the thread that ended it (about 15 µs), and the
-SDK's batch processor queues a :class:`~crocotel.protobuf.Encoded` in its place, bytes that
-the collector never tracks: queue bound, scheduling, drop counts and self-metrics stay the
-SDK's.
+SDK's batch processor queues a :class:`~crocotel.protobuf.Encoded` in its place, a tuple of
+bytes and an int that the collector stops tracking at once: queue bound, scheduling, drop
+counts and self-metrics stay the SDK's.
 
 This applies to the OTLP/HTTP exporters that :func:`crocotel.exporters.faster` takes; for
 any other exporter (gRPC, console) the SDK's objects are queued and redacted at export.

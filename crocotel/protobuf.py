@@ -60,19 +60,18 @@ _LIST_VALUE = b"\x0a"  # ArrayValue.values, KeyValueList.values
 _MAX_REMEMBERED = 8192
 
 
-Encoded: TypeAlias = bytes | tuple[Any, ...]
+Encoded: TypeAlias = tuple[Any, ...]
 """A span or log record already written as its message, queued in place of the SDK's object
-from the moment it ended (:mod:`crocotel.processors`): the message after two bytes that number
-the resource and scope its batch groups it by in the encoder that wrote it
-(:meth:`_Encoder.number`), or ``(payload, resource, scope)`` past that encoder's count of pairs.
+from the moment it ended (:mod:`crocotel.processors`): ``(payload, pair)``, where ``pair``
+numbers the resource and scope its batch groups it by in the encoder that wrote it
+(:meth:`_Encoder.queued`), or ``(payload, resource, scope)`` past that encoder's count of pairs.
 
-Plain bytes, which the garbage collector never tracks: a queue of them (up to five seconds of
-spans and records) is never scanned, promoted or counted towards the next collection, as the
-SDK's objects (attributes, events, links, locks, span contexts) were; a tuple would be tracked
-until its first collection and count towards it."""
+A plain tuple of bytes and an int: the garbage collector stops tracking it at its first
+collection, so a queue of them (up to five seconds of spans and records) is never promoted,
+scanned again or counted towards the next full collection, as the SDK's objects (attributes,
+events, links, locks, span contexts) were."""
 
 _MAX_PAIRS = 1024
-_NUMBERS = [n.to_bytes(2, "big") for n in range(_MAX_PAIRS)]
 
 
 class _Unencodable(Exception):
@@ -169,33 +168,31 @@ class _Encoder:
         self._resources: dict[int, tuple[object, bytes]] = {}
         self._scopes: dict[int, tuple[object, bytes]] = {}
         self._pairs: list[tuple[Any, Any]] = []
-        self._pair_numbers: dict[tuple[int, int], tuple[Any, Any, bytes]] = {}
+        self._pair_numbers: dict[tuple[int, int], tuple[Any, Any, int]] = {}
         self._pairing = threading.Lock()
 
-    def number(self, resource: Any, scope: Any) -> bytes | None:
-        """The two bytes that number this resource and scope in queued items (see
-        :data:`Encoded`); None once the encoder has numbered as many pairs as it can."""
+    def queued(self, resource: Any, scope: Any, payload: bytes) -> Encoded:
+        """``payload`` in its queued form, its resource and scope as a number (see :data:`Encoded`)."""
         key = (id(resource), id(scope))
         known = self._pair_numbers.get(key)
         if known is not None and known[0] is resource and known[1] is scope:
-            return known[2]
+            return (payload, known[2])
         with self._pairing:  # the first item of a pair, from whichever thread ended it
             known = self._pair_numbers.get(key)
             if known is not None and known[0] is resource and known[1] is scope:
-                return known[2]  # another thread numbered it meanwhile
+                return (payload, known[2])  # another thread numbered it meanwhile
             pairs = self._pairs
             if len(pairs) >= _MAX_PAIRS:
-                return None
+                return (payload, resource, scope)
             pairs.append((resource, scope))  # never removed: queued items keep their number
-            number = _NUMBERS[len(pairs) - 1]
-            self._pair_numbers[key] = (resource, scope, number)
-            return number
+            self._pair_numbers[key] = (resource, scope, len(pairs) - 1)
+            return (payload, len(pairs) - 1)
 
     def unqueued(self, item: Encoded) -> tuple[Any, Any, bytes]:
         """(resource, scope, payload) of a queued item."""
-        if isinstance(item, bytes):
-            resource, scope = self._pairs[item[0] << 8 | item[1]]
-            return resource, scope, item[2:]
+        if len(item) == 2:
+            resource, scope = self._pairs[item[1]]
+            return resource, scope, item[0]
         return item[1], item[2], item[0]
 
     def resource(self, resource: Any) -> bytes:
@@ -291,22 +288,14 @@ class SpanEncoder(_Encoder):
 
     def item(self, span: Any) -> Encoded:
         """``span`` written now, to be sent with a later batch."""
-        resource, scope = span.resource, span.instrumentation_scope or None
-        number = self.number(resource, scope)
-        if number is None:
-            return (self._span(span, b""), resource, scope)
-        return self._span(span, number)
+        return self.queued(*self._span(span))
 
     def _any(self, span: Any) -> tuple[Any, Any, bytes]:
-        kind = span.__class__
-        if kind is bytes or kind is tuple:
-            return self.unqueued(span)
-        return span.resource, span.instrumentation_scope or None, self._span(span, b"")
+        return self.unqueued(span) if span.__class__ is tuple else self._span(span)
 
-    def _span(self, span: Any, head: bytes) -> bytes:
-        """The ``Span`` message after ``head`` (a queued item's number, or nothing)."""
+    def _span(self, span: Any) -> tuple[Any, Any, bytes]:
         context = span.context
-        parts = [head, _ids(context)]
+        parts = [_ids(context)]
         state = context.trace_state
         if state:
             parts.append(_field(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items()).encode("utf-8")))
@@ -338,7 +327,7 @@ class SpanEncoder(_Encoder):
             parts.append(b"\x70" + _varint(dropped))
         parts.append(self._status(span.status))
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-        return b"".join(parts)
+        return span.resource, span.instrumentation_scope or None, b"".join(parts)
 
     def _event(self, event: Any) -> bytes:
         # Event: 1 time (fixed64), 2 name, 3 attributes, 4 dropped attributes
@@ -391,22 +380,14 @@ class LogEncoder(_Encoder):
 
     def item(self, record: Any) -> Encoded:
         """``record`` written now, to be sent with a later batch."""
-        resource, scope = record.resource, record.instrumentation_scope or None
-        number = self.number(resource, scope)
-        if number is None:
-            return (self._record(record, b""), resource, scope)
-        return self._record(record, number)
+        return self.queued(*self._record(record))
 
     def _any(self, record: Any) -> tuple[Any, Any, bytes]:
-        kind = record.__class__
-        if kind is bytes or kind is tuple:
-            return self.unqueued(record)
-        return record.resource, record.instrumentation_scope or None, self._record(record, b"")
+        return self.unqueued(record) if record.__class__ is tuple else self._record(record)
 
-    def _record(self, readable: Any, head: bytes) -> bytes:
-        """The ``LogRecord`` message after ``head`` (a queued item's number, or nothing)."""
+    def _record(self, readable: Any) -> tuple[Any, Any, bytes]:
         record = readable.log_record
-        parts = [head]
+        parts = []
         if record.timestamp:
             parts.append(b"\x09" + _FIXED64(record.timestamp))
         severity = getattr(record.severity_number, "value", None)
@@ -434,7 +415,7 @@ class LogEncoder(_Encoder):
             parts.append(b"\x59" + _FIXED64(record.observed_timestamp))
         if record.event_name:
             parts.append(_field(b"\x62", record.event_name.encode("utf-8")))
-        return b"".join(parts)
+        return readable.resource, readable.instrumentation_scope or None, b"".join(parts)
 
 
 def encode_spans(spans: Sequence[Any]) -> bytes:
