@@ -25,8 +25,10 @@ from typing import Any
 from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter_provider
 from opentelemetry.sdk.metrics import Histogram as _SdkHistogram
 from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
+from opentelemetry.trace import TraceFlags
 
 from crocotel.current import current_context, current_span
+from crocotel.span_context import FLAGS, INDEXED
 
 __all__ = ["BoundHistogram", "SeriesHistogram", "SeriesMeterProvider"]
 
@@ -92,7 +94,9 @@ class BoundHistogram:
                 now = time.time_ns()
                 attributes = self._attributes
                 if self._trace_based:  # the SDK's default filter, answered without its span lookup
-                    sample = current_span(context).get_span_context().trace_flags.sampled
+                    ids: Any = current_span(context).get_span_context()
+                    flags = ids[FLAGS] if ids.__class__ is INDEXED else ids.trace_flags
+                    sample = bool(flags & TraceFlags.SAMPLED)
                 else:
                     sample = self._filter.should_sample(value, now, attributes, context)
                 measurement = _new(_Clean)  # fields set in one step: the frozen dataclass's

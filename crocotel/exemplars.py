@@ -21,6 +21,7 @@ from opentelemetry.sdk.metrics import Exemplar, ExemplarReservoir, SimpleFixedSi
 from opentelemetry.util.types import Attributes
 
 from crocotel.current import current_span
+from crocotel.span_context import INDEXED, SPAN_ID, TRACE_ID
 
 __all__ = ["LatestPerBucket", "reservoir_factory"]
 
@@ -41,8 +42,12 @@ class LatestPerBucket(ExemplarReservoir):
 
     def offer(self, value: float, time_unix_nano: int, attributes: Attributes, context: Context) -> None:
         """Keep ``value`` as its bucket's latest, with the ids of the span current in ``context``."""
-        span_context = current_span(context).get_span_context()
-        entry = (value, time_unix_nano, attributes, span_context.trace_id, span_context.span_id)
+        ids: Any = current_span(context).get_span_context()
+        if ids.__class__ is INDEXED:
+            trace_id, span_id = ids[TRACE_ID], ids[SPAN_ID]
+        else:
+            trace_id, span_id = ids.trace_id, ids.span_id
+        entry = (value, time_unix_nano, attributes, trace_id, span_id)
         with self._lock:
             self._latest[bisect_left(self._boundaries, value)] = entry
 

@@ -26,11 +26,13 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import TraceFlags
 
 from crocotel.exporters import faster
 from crocotel.memory import NO_TRIM
 from crocotel.protobuf import Encoded
 from crocotel.redaction.policy import Redaction
+from crocotel.span_context import FLAGS, INDEXED
 
 __all__ = ["log_processor", "span_processor"]
 
@@ -58,7 +60,10 @@ class _EncodingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Redact, encode and queue; a span that cannot be redacted is dropped and counted."""
         context = span.context
-        if context is None or not context.trace_flags.sampled:
+        if context.__class__ is INDEXED:
+            if not context[FLAGS] & TraceFlags.SAMPLED:
+                return
+        elif context is None or not context.trace_flags.sampled:
             return
         try:
             item = self._encode(self._redact(span))

@@ -19,6 +19,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
+from opentelemetry.trace import SpanKind
+
+from crocotel.span_context import INDEXED, IS_REMOTE, SPAN_ID, TRACE_ID
+
 __all__ = ["Encoded", "LogEncoder", "SpanEncoder", "encode_logs", "encode_spans"]
 
 _FIXED64 = struct.Struct("<Q").pack
@@ -109,15 +113,18 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 _SCALARS = (str, int, float, bool)
+_REPEATING_IDS = frozenset({"telegram.bot.id"})
+"""Identifiers that do repeat: a process runs one bot, or a few (on every update and call span)."""
 _MAX_REMEMBERED_TEXT = 256
 
 
 def _repeats(key: str, kind: type, value: Any) -> bool:
     """Whether a scalar is the kind of value that comes again: a short text, a small number, a
-    flag; not an identifier (a key ending in ``.id``: an update id is small on a new bot or a
-    test server, and never repeats), a timestamp or a stack trace, which would fill the memory."""
+    flag, the bot's id; not another identifier (a key ending in ``.id``: an update id is small on
+    a new bot or a test server, and never repeats), a timestamp or a stack trace, which would
+    fill the memory."""
     if key.endswith(".id"):
-        return False
+        return key in _REPEATING_IDS and kind is int
     if kind is str:
         return len(value) <= _MAX_REMEMBERED_TEXT
     if kind is int:
@@ -260,9 +267,20 @@ class _Encoder:
 
 def _ids(context: Any) -> bytes:
     """Fields 1 and 2 of a Span or Link: the trace id (16 bytes) and span id (8 bytes)."""
-    trace_id: int = context.trace_id
-    span_id: int = context.span_id
+    trace_id: int
+    span_id: int
+    if context.__class__ is INDEXED:
+        trace_id, span_id = context[TRACE_ID], context[SPAN_ID]
+    else:
+        trace_id, span_id = context.trace_id, context.span_id
     return b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+
+
+def _parent_id(parent: Any) -> tuple[int, bool]:
+    """A parent ``SpanContext``'s span id and whether it is remote."""
+    if parent.__class__ is INDEXED:
+        return parent[SPAN_ID], parent[IS_REMOTE]
+    return parent.span_id, parent.is_remote
 
 
 # Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name, 6 kind, 7 start (fixed64),
@@ -273,6 +291,8 @@ _IS_REMOTE = 0x200
 _FLAGS_LOCAL = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE)
 _FLAGS_REMOTE = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 _KINDS = {k: b"\x30" + _varint(k + 1) for k in range(5)}  # API SpanKind.value + 1 = proto SpanKind
+_KINDS_BY_ID = {id(kind): _KINDS[kind.value] for kind in SpanKind if kind.value in _KINDS}
+"""The same by member identity: an enum's ``.value`` and ``__hash__`` are Python calls."""
 
 
 class SpanEncoder(_Encoder):
@@ -281,6 +301,7 @@ class SpanEncoder(_Encoder):
     def __init__(self) -> None:
         super().__init__()
         self._statuses: dict[tuple[int, str | None], bytes] = {}
+        self._last_status: tuple[object, bytes] = (None, b"")
 
     def encode(self, spans: Sequence[Any]) -> bytes:
         """The serialised request for ``spans`` (``ReadableSpan`` or :class:`Encoded`)."""
@@ -300,12 +321,15 @@ class SpanEncoder(_Encoder):
         if state:
             parts.append(_field(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items()).encode("utf-8")))
         parent = span.parent
+        remote = False
         if parent is not None:
-            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+            parent_id, remote = _parent_id(parent)
+            parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
         name = span.name
         if name:
             parts.append(_field(b"\x2a", name.encode("utf-8")))
-        parts.append(_KINDS[span.kind.value])
+        kind = span.kind
+        parts.append(_KINDS_BY_ID.get(id(kind)) or _KINDS[kind.value])
         if span.start_time:
             parts.append(b"\x39" + _FIXED64(span.start_time))
         if span.end_time:
@@ -326,7 +350,7 @@ class SpanEncoder(_Encoder):
         if dropped:
             parts.append(b"\x70" + _varint(dropped))
         parts.append(self._status(span.status))
-        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
+        parts.append(_FLAGS_REMOTE if remote else _FLAGS_LOCAL)
         return span.resource, span.instrumentation_scope or None, b"".join(parts)
 
     def _event(self, event: Any) -> bytes:
@@ -354,6 +378,9 @@ class SpanEncoder(_Encoder):
 
     def _status(self, status: Any) -> bytes:
         # Status (field 15 of Span): 2 message, 3 code
+        last = self._last_status
+        if last[0] is status:  # most spans share one Status object (unset); statuses never change
+            return last[1]
         key = (status.status_code.value, status.description)
         known = self._statuses.get(key)
         if known is None:
@@ -365,6 +392,7 @@ class SpanEncoder(_Encoder):
             if len(self._statuses) >= 256:
                 self._statuses.clear()
             self._statuses[key] = known
+        self._last_status = (status, known)
         return known
 
 

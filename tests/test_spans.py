@@ -312,3 +312,40 @@ def test_attributes_of_a_live_span_stay_consistent_across_threads(
     [done] = exporter.get_finished_spans()
     assert errors == []
     assert len(done.attributes or {}) == 500 and done.dropped_attributes == 4 * 300 - 500
+
+
+def test_lean_getters_answer_what_the_sdk_getters_answer() -> None:
+    """_LeanSpan reads its plain fields in C; each must give exactly what the SDK's getter gives."""
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE))
+    span = LeanTracerProvider().get_tracer("getters").start_span("s", parent, SpanKind.SERVER, {"a": 1})
+    span.set_status(Status(StatusCode.ERROR, "boom"))
+    span.end()
+    for name in (*spans._PLAIN_GETTERS, "dropped_attributes"):
+        sdk_getter = getattr(SdkSpan, name).fget
+        assert getattr(span, name) is sdk_getter(span), name
+    assert span.parent is REMOTE and span.kind is SpanKind.SERVER and span.end_time is not None
+
+
+def test_a_getter_that_computes_turns_lean_spans_off() -> None:
+    """The C getters stand in for the SDK's only while each of those just returns its field."""
+
+    class Computed:
+        @property
+        def name(self) -> str:
+            return self._name.upper()  # type: ignore[attr-defined,no-any-return]
+
+        @property
+        def kind(self) -> str:
+            return self._kind  # type: ignore[attr-defined,no-any-return]
+
+    assert all(spans._plain_getter(name) for name in spans._PLAIN_GETTERS)
+    original = spans._Span
+    try:
+        spans._Span = Computed
+        assert not spans._plain_getter("name")
+        assert spans._plain_getter("kind")
+        assert not spans._plain_getter("status")  # missing: not plain either
+        assert not spans._sdk_supported()
+    finally:
+        spans._Span = original
+    assert spans._sdk_supported()

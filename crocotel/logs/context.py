@@ -11,6 +11,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 from crocotel.current import current_context, current_span
+from crocotel.span_context import INDEXED, SPAN_ID, TRACE_ID, VALID
 
 __all__ = ["NO_IDS", "current_ids", "hex_ids"]
 
@@ -40,4 +41,8 @@ def current_ids() -> tuple[str, str]:
 
 def hex_ids(span: SpanContext) -> tuple[str, str]:
     """(trace_id, span_id) of ``span`` in lower-case hex, or ("", "") for an invalid one."""
-    return (f"{span.trace_id:032x}", f"{span.span_id:016x}") if span.is_valid else NO_IDS
+    if span.__class__ is INDEXED:
+        trace_id, span_id, valid = span[TRACE_ID], span[SPAN_ID], span[VALID]
+    else:
+        trace_id, span_id, valid = span.trace_id, span.span_id, span.is_valid
+    return (f"{trace_id:032x}", f"{span_id:016x}") if valid else NO_IDS
