@@ -140,7 +140,7 @@ class _Attributes:
 
     def encode(self, tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
         """Each attribute as a ``tag``-ged field; values OTLP cannot carry are left out."""
-        if not attributes:
+        if attributes is None:  # not ``not attributes``: a span's attributes count themselves in Python
             return []
         known = self._known
         out = []

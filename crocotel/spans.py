@@ -25,6 +25,7 @@ import threading
 from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from operator import attrgetter
 from time import time_ns
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
@@ -254,6 +255,14 @@ class _LeanSpan(_Span):
     instrumentation_scope = property(attrgetter("_instrumentation_scope"))
     dropped_attributes = property(attrgetter("_attributes.dropped"))
     """As the SDK's, without its abstract-class check (the attributes are always bounded here)."""
+
+    @property
+    def attributes(self) -> types.Attributes:
+        """As the SDK's while the span is live (a read-only view); once ended, the attributes
+        themselves, which refuse every change from then on: no view to build per read, and no
+        Python ``__len__`` call to decide between them and an empty dict."""
+        attributes: Any = self._attributes
+        return attributes if attributes._immutable else MappingProxyType(attributes)
 
     @property
     def dropped_events(self) -> int:

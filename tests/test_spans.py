@@ -349,3 +349,19 @@ def test_a_getter_that_computes_turns_lean_spans_off() -> None:
     finally:
         spans._Span = original
     assert spans._sdk_supported()
+
+
+def test_attributes_are_read_only_live_and_ended() -> None:
+    """A live span's attributes are a read-only view, as the SDK's; an ended span's the frozen set."""
+    span = LeanTracerProvider().get_tracer("attributes").start_span("s", attributes={"a": 1})
+    live = span.attributes
+    with pytest.raises(TypeError):
+        live["b"] = 2  # type: ignore[index]
+    span.set_attribute("b", 2)
+    assert dict(live or {}) == {"a": 1, "b": 2}  # a view: it shows later changes
+    span.end()
+    ended: Any = span.attributes
+    for change in (lambda: ended.__setitem__("c", 3), lambda: ended.__delitem__("a")):
+        with pytest.raises(TypeError):
+            change()
+    assert dict(ended) == {"a": 1, "b": 2}

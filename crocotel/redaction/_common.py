@@ -52,10 +52,9 @@ class ResourceCache:
 
     def get(self, resource: Resource) -> Resource:
         """The redacted copy of ``resource`` (``resource`` itself if clean)."""
-        with self._lock:
-            hit = self._cache.get(id(resource))
-            if hit is not None and hit[0] is resource:
-                return hit[1]
+        hit = self._cache.get(id(resource))  # one step under the GIL; the lock orders writers
+        if hit is not None and hit[0] is resource:
+            return hit[1]
         attrs = self._redactor.attributes(resource.attributes, self._signal)
         if attrs is resource.attributes:
             redacted = resource

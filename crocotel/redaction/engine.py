@@ -298,7 +298,7 @@ class Redactor:
 
     def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
         """Redact attribute values (secret keys wholesale); the same mapping if unchanged."""
-        if not attrs:
+        if attrs is None:  # not ``not attrs``: a span's attributes count themselves in Python
             return attrs
         try:
             out: dict[str, Any] | None = None
