@@ -256,6 +256,11 @@ class _LeanSpan(_Span):
     dropped_attributes = property(attrgetter("_attributes.dropped"))
     """As the SDK's, without its abstract-class check (the attributes are always bounded here)."""
 
+    def get_span_context(self) -> SpanContext:
+        """As the SDK's, without its ``typing.cast`` call (a Python call per read): every span start,
+        exemplar and log record asks the current span for its context."""
+        return self._context  # type: ignore[return-value]  # set at construction, never None
+
     @property
     def attributes(self) -> types.Attributes:
         """As the SDK's while the span is live (a read-only view); once ended, the attributes

@@ -7,7 +7,9 @@ import logging
 from typing import Any
 
 import pytest
+from opentelemetry import context
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
@@ -139,6 +141,12 @@ def test_records_made_while_instrumentation_is_suppressed_are_not_exported() -> 
     exporter = pipeline()
     with suppress_instrumentation():
         logging.getLogger("urllib3.connectionpool").debug("Starting new HTTP connection")
+    for key in (_SUPPRESS_INSTRUMENTATION_KEY, "suppress_instrumentation"):  # each key alone, as
+        token = context.attach(context.set_value(key, True))  # instrumentations set them
+        try:
+            log.info("suppressed by %s", key)
+        finally:
+            context.detach(token)
     log.info("control")
     assert [r.body for r in exported(exporter)] == ["control"]
 

@@ -18,13 +18,14 @@ from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.util.types import AnyValue
 
-from crocotel.current import current_span
+from crocotel.current import current_context, current_span
 from crocotel.escapes import escaped_from
 from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
 from crocotel.logs.records import RecordState, state_of
 from crocotel.redaction.logs import mark_redacted
+from crocotel.span_context import FLAGS, INDEXED, SPAN_ID, TRACE_ID
 
 __all__ = ["IGNORED_PREFIXES", "BridgedRecord", "OtlpHandler", "ignored", "severity"]
 
@@ -43,6 +44,21 @@ _BUCKETS = (
 )
 # Severity text as OpenTelemetry displays it; other level names are kept as they are.
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+
+
+try:  # the keys is_instrumentation_enabled() reads, to read both from one context lookup
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+
+    def _instrumentation_enabled() -> bool:
+        """``is_instrumentation_enabled()`` in one Python call instead of five (once per record)."""
+        context = current_context()
+        return not (
+            context.get(_SUPPRESS_INSTRUMENTATION_KEY) or context.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+        )
+
+except ImportError:  # keys moved: the public check
+    _instrumentation_enabled = is_instrumentation_enabled
 
 
 def severity(levelno: int) -> SeverityNumber:
@@ -181,9 +197,14 @@ class BridgedRecord:
         self.severity_text = severity_text
         self.body = body
         self.attributes = attributes
-        self.trace_id = span_context.trace_id
-        self.span_id = span_context.span_id
-        self.trace_flags = span_context.trace_flags
+        if span_context.__class__ is INDEXED:
+            self.trace_id = span_context[TRACE_ID]
+            self.span_id = span_context[SPAN_ID]
+            self.trace_flags = span_context[FLAGS]
+        else:
+            self.trace_id = span_context.trace_id
+            self.span_id = span_context.span_id
+            self.trace_flags = span_context.trace_flags
         self.resource = route.resource
         self.instrumentation_scope = route.scope
         self.limits = route.limits
@@ -241,7 +262,7 @@ class OtlpHandler(logging.Handler):
         """Translate and emit one record; never raises into the logging call."""
         try:
             logger = self._logger(record.name)
-            if logger is None or not is_instrumentation_enabled():
+            if logger is None or not _instrumentation_enabled():
                 return
             route = self._route(logger)
             if route.usable:
