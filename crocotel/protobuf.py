@@ -76,6 +76,7 @@ scanned again or counted towards the next full collection, as the SDK's objects 
 events, links, locks, span contexts) were."""
 
 _MAX_PAIRS = 1024
+_MAX_NAMES = 1024
 
 
 class _Unencodable(Exception):
@@ -302,6 +303,18 @@ class SpanEncoder(_Encoder):
         super().__init__()
         self._statuses: dict[tuple[int, str | None], bytes] = {}
         self._last_status: tuple[object, bytes] = (None, b"")
+        self._names: dict[str, bytes] = {}
+
+    def _name(self, name: str) -> bytes:
+        """Field 5, the span's name: remembered, as a bot names its spans from a short list."""
+        known = self._names.get(name)
+        if known is None:
+            known = _field(b"\x2a", name.encode("utf-8"))
+            if len(name) <= _MAX_REMEMBERED_TEXT:
+                if len(self._names) >= _MAX_NAMES:
+                    self._names.clear()
+                self._names[name] = known
+        return known
 
     def encode(self, spans: Sequence[Any]) -> bytes:
         """The serialised request for ``spans`` (``ReadableSpan`` or :class:`Encoded`)."""
@@ -327,7 +340,7 @@ class SpanEncoder(_Encoder):
             parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
         name = span.name
         if name:
-            parts.append(_field(b"\x2a", name.encode("utf-8")))
+            parts.append(self._name(name))
         kind = span.kind
         parts.append(_KINDS_BY_ID.get(id(kind)) or _KINDS[kind.value])
         if span.start_time:
@@ -402,6 +415,10 @@ class SpanEncoder(_Encoder):
 class LogEncoder(_Encoder):
     """``ExportLogsServiceRequest`` bodies for batches of ``ReadableLogRecord``."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._severities: dict[tuple[int, str | None], tuple[object, bytes]] = {}
+
     def encode(self, records: Sequence[Any]) -> bytes:
         """The serialised request for ``records`` (``ReadableLogRecord`` or :class:`Encoded`)."""
         return self.request(records, self._any, b"\x12")
@@ -418,11 +435,20 @@ class LogEncoder(_Encoder):
         parts = []
         if record.timestamp:
             parts.append(b"\x09" + _FIXED64(record.timestamp))
-        severity = getattr(record.severity_number, "value", None)
-        if severity:
-            parts.append(b"\x10" + _varint(severity))
-        if record.severity_text:
-            parts.append(_field(b"\x1a", record.severity_text.encode("utf-8")))
+        number, text = record.severity_number, record.severity_text
+        key = (id(number), text)
+        known = self._severities.get(key)
+        if known is not None and known[0] is number:
+            parts.append(known[1])
+        else:  # a handful of levels: an enum's value is two Python calls per read
+            value = getattr(number, "value", None)
+            severity = (b"\x10" + _varint(value) if value else b"") + (
+                _field(b"\x1a", text.encode("utf-8")) if text else b""
+            )
+            if len(self._severities) >= 256:
+                self._severities.clear()
+            self._severities[key] = (number, severity)  # the number held: its id stays its own
+            parts.append(severity)
         try:
             body = _any_value(record.body)
         except (_Unencodable, TypeError, ValueError, RecursionError):

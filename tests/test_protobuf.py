@@ -215,3 +215,22 @@ def test_queued_items_leave_the_garbage_collector_alone(
     expected = sdk_encode_spans(spans)  # type: ignore[arg-type]
     assert ExportTraceServiceRequest.FromString(full.encode(overflowing)) == expected
     assert ExportTraceServiceRequest.FromString(encoder.encode(queued)) == expected
+
+
+def test_span_names_are_remembered_within_bounds() -> None:
+    """A bot names its spans from a short list; a program that puts ids in names must not fill memory."""
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("names")
+    encoder = SpanEncoder()
+    for n in range(3000):
+        tracer.start_span("sendMessage" if n % 2 else f"job {n}").end()
+        tracer.start_span("é" * 300).end()  # too long to remember
+    spans = exporter.get_finished_spans()
+    decoded = ExportTraceServiceRequest.FromString(encoder.encode(spans))  # type: ignore[arg-type]
+    assert decoded == sdk_encode_spans(spans)  # type: ignore[arg-type]
+    assert len(encoder._names) <= 1024
+    assert "é" * 300 not in encoder._names
+    again = ExportTraceServiceRequest.FromString(encoder.encode(spans[-10:]))  # type: ignore[arg-type]
+    assert again == sdk_encode_spans(spans[-10:])  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable
 from itertools import islice
 from types import TracebackType
 from typing import Any
@@ -51,16 +51,20 @@ RESERVED_BUT_IDS = RESERVED - {"trace_id", "span_id"}
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
-def extras_of(fields: dict[str, Any], app_ids: bool = False) -> Iterator[tuple[str, Any]]:
+def extras_of(fields: dict[str, Any], app_ids: bool = False) -> Iterable[tuple[str, Any]]:
     """The ``extra`` fields of a record's ``__dict__`` in the order they were given.
 
     ``Logger.makeRecord`` adds extras after the standard attributes, so the scan starts past
     them; the reserved check drops what formatters and factories add. ``app_ids``: the
-    application's own ``trace_id``/``span_id`` are extras too.
+    application's own ``trace_id``/``span_id`` are extras too. Most records have none once
+    prepared (only crocotel's and the logging instrumentation's fields past the standard
+    ones): that answer comes from one set comparison in C, three times per record.
     """
     if len(fields) <= STANDARD_COUNT:
-        return iter(())
+        return ()
     reserved = RESERVED_BUT_IDS if app_ids else RESERVED
+    if fields.keys() <= reserved:
+        return ()
     return ((k, v) for k, v in islice(fields.items(), STANDARD_COUNT, None) if k not in reserved)
 
 

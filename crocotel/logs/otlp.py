@@ -25,7 +25,7 @@ from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
 from crocotel.logs.records import RecordState, state_of
 from crocotel.redaction.logs import mark_redacted
-from crocotel.span_context import FLAGS, INDEXED, SPAN_ID, TRACE_ID
+from crocotel.span_context import FLAGS, INDEXED, SPAN_ID, TRACE_ID, VALID
 
 __all__ = ["IGNORED_PREFIXES", "BridgedRecord", "OtlpHandler", "ignored", "severity"]
 
@@ -307,12 +307,14 @@ class OtlpHandler(logging.Handler):
         """``record`` ready for crocotel's processors, or None when only the SDK can take it."""
         state = state_of(record)
         attributes = _attributes(record, state)
-        if len(attributes) > route.max_attributes or not all(
-            value.__class__ in _SCALARS for value in attributes.values()
-        ):
+        if len(attributes) > route.max_attributes:
             return None  # limits or nested values: the SDK's record applies and cleans them
+        for value in attributes.values():
+            if value.__class__ not in _SCALARS:
+                return None
         span_context = current_span().get_span_context()
-        if not span_context.is_valid and record.exc_info:
+        valid = span_context[VALID] if span_context.__class__ is INDEXED else span_context.is_valid
+        if not valid and record.exc_info:
             span_context = escaped_from(record.exc_info) or span_context
         return BridgedRecord(
             int(record.created * 1e9),
