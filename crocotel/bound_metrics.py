@@ -28,7 +28,7 @@ from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
 from opentelemetry.trace import TraceFlags
 
 from crocotel.current import current_context, current_span
-from crocotel.span_context import FLAGS, INDEXED
+from crocotel.span_context import FLAGS, fields_of
 
 __all__ = ["BoundHistogram", "SeriesHistogram", "SeriesMeterProvider"]
 
@@ -94,8 +94,7 @@ class BoundHistogram:
                 now = time.time_ns()
                 attributes = self._attributes
                 if self._trace_based:  # the SDK's default filter, answered without its span lookup
-                    ids: Any = current_span(context).get_span_context()
-                    flags = ids[FLAGS] if ids.__class__ is INDEXED else ids.trace_flags
+                    flags = fields_of(current_span(context).get_span_context())[FLAGS]
                     sample = bool(flags & TraceFlags.SAMPLED)
                 else:
                     sample = self._filter.should_sample(value, now, attributes, context)

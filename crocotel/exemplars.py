@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics import Exemplar, ExemplarReservoir, SimpleFixedSi
 from opentelemetry.util.types import Attributes
 
 from crocotel.current import current_span
-from crocotel.span_context import INDEXED, SPAN_ID, TRACE_ID
+from crocotel.span_context import SPAN_ID, TRACE_ID, fields_of
 
 __all__ = ["LatestPerBucket", "reservoir_factory"]
 
@@ -42,12 +42,8 @@ class LatestPerBucket(ExemplarReservoir):
 
     def offer(self, value: float, time_unix_nano: int, attributes: Attributes, context: Context) -> None:
         """Keep ``value`` as its bucket's latest, with the ids of the span current in ``context``."""
-        ids: Any = current_span(context).get_span_context()
-        if ids.__class__ is INDEXED:
-            trace_id, span_id = ids[TRACE_ID], ids[SPAN_ID]
-        else:
-            trace_id, span_id = ids.trace_id, ids.span_id
-        entry = (value, time_unix_nano, attributes, trace_id, span_id)
+        ids = fields_of(current_span(context).get_span_context())
+        entry = (value, time_unix_nano, attributes, ids[TRACE_ID], ids[SPAN_ID])
         with self._lock:
             self._latest[bisect_left(self._boundaries, value)] = entry
 

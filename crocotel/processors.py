@@ -32,7 +32,7 @@ from crocotel.exporters import faster
 from crocotel.memory import NO_TRIM
 from crocotel.protobuf import Encoded
 from crocotel.redaction.policy import Redaction
-from crocotel.span_context import FLAGS, INDEXED
+from crocotel.span_context import FLAGS, fields_of
 
 __all__ = ["log_processor", "span_processor"]
 
@@ -60,10 +60,7 @@ class _EncodingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Redact, encode and queue; a span that cannot be redacted is dropped and counted."""
         context = span.context
-        if context.__class__ is INDEXED:
-            if not context[FLAGS] & TraceFlags.SAMPLED:
-                return
-        elif context is None or not context.trace_flags.sampled:
+        if context is None or not fields_of(context)[FLAGS] & TraceFlags.SAMPLED:
             return
         try:
             item = self._encode(self._redact(span))

@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 
 from opentelemetry.trace import SpanKind
 
-from crocotel.span_context import INDEXED, IS_REMOTE, SPAN_ID, TRACE_ID
+from crocotel.span_context import IS_REMOTE, SPAN_ID, TRACE_ID, fields_of
 
 __all__ = ["Encoded", "LogEncoder", "SpanEncoder", "encode_logs", "encode_spans"]
 
@@ -268,20 +268,9 @@ class _Encoder:
 
 def _ids(context: Any) -> bytes:
     """Fields 1 and 2 of a Span or Link: the trace id (16 bytes) and span id (8 bytes)."""
-    trace_id: int
-    span_id: int
-    if context.__class__ is INDEXED:
-        trace_id, span_id = context[TRACE_ID], context[SPAN_ID]
-    else:
-        trace_id, span_id = context.trace_id, context.span_id
+    ids = fields_of(context)
+    trace_id, span_id = ids[TRACE_ID], ids[SPAN_ID]
     return b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
-
-
-def _parent_id(parent: Any) -> tuple[int, bool]:
-    """A parent ``SpanContext``'s span id and whether it is remote."""
-    if parent.__class__ is INDEXED:
-        return parent[SPAN_ID], parent[IS_REMOTE]
-    return parent.span_id, parent.is_remote
 
 
 # Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name, 6 kind, 7 start (fixed64),
@@ -336,7 +325,8 @@ class SpanEncoder(_Encoder):
         parent = span.parent
         remote = False
         if parent is not None:
-            parent_id, remote = _parent_id(parent)
+            ids = fields_of(parent)
+            parent_id, remote = ids[SPAN_ID], ids[IS_REMOTE]
             parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
         name = span.name
         if name:

@@ -40,7 +40,7 @@ from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
 from crocotel.current import current_span
-from crocotel.span_context import FLAGS, INDEXED, IS_REMOTE, STATE, TRACE_ID, VALID
+from crocotel.span_context import fields_of
 
 __all__ = ["LeanTracerProvider"]
 
@@ -395,13 +395,8 @@ class _LeanTracer(Tracer):
         parent: SpanContext | None = current_span(context).get_span_context()
         if parent is not None and not isinstance(parent, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
-        fields: Any = parent
-        if fields.__class__ is INDEXED:  # the same fields, read by index (crocotel.span_context)
-            valid, trace_id, parent_flags = fields[VALID], fields[TRACE_ID], fields[FLAGS]
-            remote, parent_state = fields[IS_REMOTE], fields[STATE]
-        elif parent is not None:
-            valid, trace_id, parent_flags = parent.is_valid, parent.trace_id, parent.trace_flags
-            remote, parent_state = parent.is_remote, parent.trace_state
+        if parent is not None:
+            trace_id, _, remote, parent_flags, parent_state, valid = fields_of(parent)
         if parent is None or not valid:
             parent = None
             trace_id = self.id_generator.generate_trace_id()

@@ -17,17 +17,18 @@ from crocotel.spans import LeanTracerProvider
 
 
 def test_the_installed_api_is_read_by_index_and_agrees_with_its_properties() -> None:
-    assert span_context.INDEXED is SpanContext
     context = SpanContext(
         0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(0x03), trace_state=TraceState([("a", "b")])
     )
+    read = span_context.fields_of(context)
+    assert read is context  # no tuple built: the context is its own fields
     by_index = (
-        context[span_context.TRACE_ID],
-        context[span_context.SPAN_ID],
-        context[span_context.IS_REMOTE],
-        context[span_context.FLAGS],
-        context[span_context.STATE],
-        context[span_context.VALID],
+        read[span_context.TRACE_ID],
+        read[span_context.SPAN_ID],
+        read[span_context.IS_REMOTE],
+        read[span_context.FLAGS],
+        read[span_context.STATE],
+        read[span_context.VALID],
     )
     by_property = (
         context.trace_id,
@@ -38,7 +39,7 @@ def test_the_installed_api_is_read_by_index_and_agrees_with_its_properties() -> 
         context.is_valid,
     )
     assert by_index == by_property
-    assert SpanContext(0, 0, is_remote=False)[span_context.VALID] is False
+    assert span_context.fields_of(SpanContext(0, 0, is_remote=False))[span_context.VALID] is False
 
 
 class _Shifted(SpanContext):
@@ -55,6 +56,7 @@ class _Shifted(SpanContext):
 
 def test_a_subclass_is_read_by_its_properties() -> None:
     shifted = _Shifted(0x9, 0x8, is_remote=False, trace_flags=TraceFlags(1))
+    assert span_context.fields_of(shifted)[: span_context.IS_REMOTE] == (0x1111, 0x2222)
     assert hex_ids(shifted) == (f"{0x1111:032x}", f"{0x2222:016x}")
     provider = LeanTracerProvider()
     exporter = InMemorySpanExporter()

@@ -11,7 +11,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 from crocotel.current import current_context, current_span
-from crocotel.span_context import INDEXED, SPAN_ID, TRACE_ID, VALID
+from crocotel.span_context import fields_of
 
 __all__ = ["NO_IDS", "current_ids", "hex_ids"]
 
@@ -41,8 +41,5 @@ def current_ids() -> tuple[str, str]:
 
 def hex_ids(span: SpanContext) -> tuple[str, str]:
     """(trace_id, span_id) of ``span`` in lower-case hex, or ("", "") for an invalid one."""
-    if span.__class__ is INDEXED:
-        trace_id, span_id, valid = span[TRACE_ID], span[SPAN_ID], span[VALID]
-    else:
-        trace_id, span_id, valid = span.trace_id, span.span_id, span.is_valid
+    trace_id, span_id, _, _, _, valid = fields_of(span)
     return (f"{trace_id:032x}", f"{span_id:016x}") if valid else NO_IDS

@@ -25,7 +25,7 @@ from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
 from crocotel.logs.records import RecordState, state_of
 from crocotel.redaction.logs import mark_redacted
-from crocotel.span_context import FLAGS, INDEXED, SPAN_ID, TRACE_ID, VALID
+from crocotel.span_context import FLAGS, SPAN_ID, TRACE_ID, VALID, fields_of
 
 __all__ = ["IGNORED_PREFIXES", "BridgedRecord", "OtlpHandler", "ignored", "severity"]
 
@@ -197,14 +197,8 @@ class BridgedRecord:
         self.severity_text = severity_text
         self.body = body
         self.attributes = attributes
-        if span_context.__class__ is INDEXED:
-            self.trace_id = span_context[TRACE_ID]
-            self.span_id = span_context[SPAN_ID]
-            self.trace_flags = span_context[FLAGS]
-        else:
-            self.trace_id = span_context.trace_id
-            self.span_id = span_context.span_id
-            self.trace_flags = span_context.trace_flags
+        ids = fields_of(span_context)
+        self.trace_id, self.span_id, self.trace_flags = ids[TRACE_ID], ids[SPAN_ID], ids[FLAGS]
         self.resource = route.resource
         self.instrumentation_scope = route.scope
         self.limits = route.limits
@@ -313,8 +307,7 @@ class OtlpHandler(logging.Handler):
             if value.__class__ not in _SCALARS:
                 return None
         span_context = current_span().get_span_context()
-        valid = span_context[VALID] if span_context.__class__ is INDEXED else span_context.is_valid
-        if not valid and record.exc_info:
+        if not fields_of(span_context)[VALID] and record.exc_info:
             span_context = escaped_from(record.exc_info) or span_context
         return BridgedRecord(
             int(record.created * 1e9),
