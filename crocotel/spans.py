@@ -108,10 +108,12 @@ def _sdk_supported() -> bool:
     try:
         params = list(inspect.signature(_Span.__init__).parameters)
         tracer_params = set(inspect.signature(Tracer.__init__).parameters)
+        freezes = hasattr(BoundedAttributes(1, immutable=False), "_immutable")  # read by attributes
     except (TypeError, ValueError):
         return False
     return (
-        all(_plain_getter(name) for name in _PLAIN_GETTERS)
+        freezes
+        and all(_plain_getter(name) for name in _PLAIN_GETTERS)
         and _Span is not sdk_trace.Span
         and callable(_is_valid_link)
         and params == _SPAN_INIT

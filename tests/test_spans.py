@@ -365,3 +365,15 @@ def test_attributes_are_read_only_live_and_ended() -> None:
         with pytest.raises(TypeError):
             change()
     assert dict(ended) == {"a": 1, "b": 2}
+
+
+def test_attributes_that_cannot_freeze_turn_lean_spans_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ended lean span hands out its attributes only because they refuse changes once frozen."""
+
+    class Unfreezable(dict):  # type: ignore[type-arg]
+        def __init__(self, maxlen: int, immutable: bool = True) -> None:
+            super().__init__()
+
+    assert spans._sdk_supported()
+    monkeypatch.setattr(spans, "BoundedAttributes", Unfreezable)
+    assert not spans._sdk_supported()
