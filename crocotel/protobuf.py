@@ -79,6 +79,14 @@ _MAX_PAIRS = 1024
 _MAX_NAMES = 1024
 
 
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Keep ``value`` under ``key``, emptying ``cache`` first when it holds ``limit`` entries: each
+    cache here holds what repeats, and a stream of values that never do must not fill the memory."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
 class _Unencodable(Exception):
     """A value OTLP has no representation for (the SDK's encoder skips such attributes too)."""
 
@@ -161,9 +169,7 @@ class _Attributes:
             except (_Unencodable, TypeError, ValueError, RecursionError):
                 continue
             if remembered:
-                if len(known) >= _MAX_REMEMBERED:
-                    known.clear()
-                known[cache_key] = encoded
+                _remember(known, cache_key, encoded, _MAX_REMEMBERED)
             out.append(encoded)
         return out
 
@@ -209,9 +215,7 @@ class _Encoder:
         if known is not None and known[0] is resource:
             return known[1]
         encoded = b"".join(self.attributes.encode(b"\x0a", resource.attributes))
-        if len(self._resources) >= 64:
-            self._resources.clear()
-        self._resources[id(resource)] = (resource, encoded)  # held: the id stays its own
+        _remember(self._resources, id(resource), (resource, encoded), 64)  # held: the id stays its own
         return encoded
 
     def scope(self, scope: Any) -> bytes:
@@ -228,9 +232,7 @@ class _Encoder:
             parts.append(_field(b"\x12", scope.version.encode("utf-8")))
         parts.extend(self.attributes.encode(b"\x1a", getattr(scope, "attributes", None)))
         encoded = b"".join(parts)
-        if len(self._scopes) >= 1024:
-            self._scopes.clear()
-        self._scopes[id(scope)] = (scope, encoded)
+        _remember(self._scopes, id(scope), (scope, encoded), 1024)
         return encoded
 
     def request(self, items: Sequence[Any], encode_item: Any, item_tag: bytes) -> bytes:
@@ -300,9 +302,7 @@ class SpanEncoder(_Encoder):
         if known is None:
             known = _field(b"\x2a", name.encode("utf-8"))
             if len(name) <= _MAX_REMEMBERED_TEXT:
-                if len(self._names) >= _MAX_NAMES:
-                    self._names.clear()
-                self._names[name] = known
+                _remember(self._names, name, known, _MAX_NAMES)
         return known
 
     def encode(self, spans: Sequence[Any]) -> bytes:
@@ -392,9 +392,7 @@ class SpanEncoder(_Encoder):
                 b"\x18" + _varint(code) if code else b""
             )
             known = _field(b"\x7a", body)
-            if len(self._statuses) >= 256:
-                self._statuses.clear()
-            self._statuses[key] = known
+            _remember(self._statuses, key, known, 256)
         self._last_status = (status, known)
         return known
 
@@ -435,9 +433,7 @@ class LogEncoder(_Encoder):
             severity = (b"\x10" + _varint(value) if value else b"") + (
                 _field(b"\x1a", text.encode("utf-8")) if text else b""
             )
-            if len(self._severities) >= 256:
-                self._severities.clear()
-            self._severities[key] = (number, severity)  # the number held: its id stays its own
+            _remember(self._severities, key, (number, severity), 256)  # held: its id stays its own
             parts.append(severity)
         try:
             body = _any_value(record.body)
