@@ -38,19 +38,18 @@ __all__ = ["log_processor", "span_processor"]
 
 
 class _EncodingSpanProcessor(SpanProcessor):
-    """Hands ``batch``'s queue each sampled span as an :class:`Encoded`, redacted, when it ends."""
+    """Hands ``batch``'s queue each sampled span as an :class:`Encoded` when it ends, redacted by
+    ``encode`` as it writes it (no redacted copy of the span is made)."""
 
     def __init__(
         self,
         batch: BatchSpanProcessor,
         queue: Callable[[Any], None],
-        redact: Callable[[ReadableSpan], ReadableSpan],
         encode: Callable[[ReadableSpan], Encoded],
         failed: Callable[[], None],
     ) -> None:
         self._batch = batch
         self._queue = queue
-        self._redact = redact
         self._encode = encode
         self._failed = failed
 
@@ -58,12 +57,12 @@ class _EncodingSpanProcessor(SpanProcessor):
         """Nothing at start."""
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Redact, encode and queue; a span that cannot be redacted is dropped and counted."""
+        """Redact and encode, then queue; a span that cannot be redacted is dropped and counted."""
         context = span.context
         if context is None or not fields_of(context)[FLAGS] & TraceFlags.SAMPLED:
             return
         try:
-            item = self._encode(self._redact(span))
+            item = self._encode(span)
         except Exception:  # never exported unredacted
             self._failed()
             return
@@ -135,7 +134,7 @@ def span_processor(
         meter_provider,
         BatchSpanProcessor,
         lambda batch, queue, fast: _EncodingSpanProcessor(
-            batch, queue, redaction.span_scrubber(), fast.encoder.item, _failed(redaction, "traces")
+            batch, queue, _redacting(fast.encoder, redaction), _failed(redaction, "traces")
         ),
         redaction.wrap_spans,
     )
@@ -189,6 +188,14 @@ def _processor(
             return encoding(batch, queue, fast)
         batch.shutdown()  # no such queue: the SDK's path below
     return batch_class(wrap(fast), max_queue_size=queue_size, meter_provider=meter_provider)
+
+
+def _redacting(encoder: Any, redaction: Redaction) -> Callable[[Any], Encoded]:
+    """``encoder``'s ``item``, redacting every text of a span as it writes it
+    (:meth:`crocotel.protobuf.SpanEncoder.redact_with`)."""
+    encoder.redact_with(redaction.engine, "traces")
+    item: Callable[[Any], Encoded] = encoder.item
+    return item
 
 
 def _failed(redaction: Redaction, signal: str) -> Callable[[], None]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from opentelemetry.trace import SpanKind
 
 from crocotel.span_context import IS_REMOTE, SPAN_ID, TRACE_ID, fields_of
 
-__all__ = ["Encoded", "LogEncoder", "SpanEncoder", "encode_logs", "encode_spans"]
+__all__ = ["Encoded", "LogEncoder", "Redacting", "SpanEncoder", "encode_logs", "encode_spans"]
 
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -141,17 +141,38 @@ def _repeats(key: str, kind: type, value: Any) -> bool:
     return kind is bool
 
 
-class _Attributes:
-    """Encodes attribute maps as repeated ``KeyValue`` fields, remembering scalar pairs."""
+class Redacting(Protocol):
+    """What the encoder needs of a redaction engine (:class:`crocotel.redaction.engine.Redactor`)."""
 
-    def __init__(self) -> None:
+    generation: int
+    """Changes whenever values found clean may no longer be (a phone number was learnt)."""
+
+    def attribute(self, key: str, value: Any, signal: str) -> Any:
+        """``value`` redacted under ``key``; ``value`` itself when clean."""
+
+    def text(self, value: str, signal: str) -> str:
+        """``value`` redacted; ``value`` itself when clean."""
+
+
+class _Attributes:
+    """Encodes attribute maps as repeated ``KeyValue`` fields, remembering scalar pairs.
+
+    With a redaction engine, each value is redacted as it is encoded and only pairs it left
+    unchanged are remembered, so a remembered pair is one dict lookup for both jobs (see
+    :meth:`SpanEncoder.redact_with`).
+    """
+
+    def __init__(self, redactor: Redacting | None = None, signal: str = "") -> None:
         self._known: dict[tuple[str, type, Any], bytes] = {}
+        self._redactor = redactor
+        self._signal = signal
 
     def encode(self, tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
         """Each attribute as a ``tag``-ged field; values OTLP cannot carry are left out."""
         if attributes is None:  # not ``not attributes``: a span's attributes count themselves in Python
             return []
         known = self._known
+        redactor = self._redactor
         out = []
         for key, value in attributes.items():
             kind = value.__class__
@@ -164,11 +185,15 @@ class _Attributes:
                     out.append(encoded)
                     continue
                 remembered = _repeats(key, kind, value)
+            if redactor is not None:
+                redacted = redactor.attribute(key, value, self._signal)
+                remembered = remembered and redacted is value
+                value = redacted
             try:
                 encoded = _field(tag, _key_value(key, value))
             except (_Unencodable, TypeError, ValueError, RecursionError):
                 continue
-            if remembered:
+            if remembered:  # into the dict read above: one replaced meanwhile is no longer read
                 _remember(known, cache_key, encoded, _MAX_REMEMBERED)
             out.append(encoded)
         return out
@@ -198,6 +223,8 @@ class _Encoder:
             pairs = self._pairs
             if len(pairs) >= _MAX_PAIRS:
                 return (payload, resource, scope)
+            self.resource(resource)  # written here, on the thread that ended the item: export
+            self.scope(scope)  # threads then only look them up (and a redacting encoder never redacts there)
             pairs.append((resource, scope))  # never removed: queued items keep their number
             self._pair_numbers[key] = (resource, scope, len(pairs) - 1)
             return (payload, len(pairs) - 1)
@@ -292,16 +319,45 @@ class SpanEncoder(_Encoder):
 
     def __init__(self) -> None:
         super().__init__()
+        self._redactor: Redacting | None = None
+        self._signal = ""
+        self._generation = 0
+        self._forget()
+
+    def redact_with(self, redactor: Redacting, signal: str) -> None:
+        """From now on, redact every text written from a span with ``redactor``, as it is written.
+
+        Span names, attribute values (of spans, events, links and resources), status messages
+        and event names: what a redacted copy of the span would hold, without making the copy
+        or walking the span twice. Only what the engine leaves unchanged is remembered, and
+        all of it is forgotten when the engine's ``generation`` changes (a phone number learnt
+        can make a remembered text dirty).
+        """
+        self._redactor = redactor
+        self._signal = signal
+        self._forget()
+
+    def _forget(self) -> None:
+        """Start the memories of pairs, names and statuses afresh (see :meth:`redact_with`)."""
+        redactor = self._redactor
+        self._generation = redactor.generation if redactor is not None else 0
+        self.attributes = _Attributes(redactor, self._signal)
         self._statuses: dict[tuple[int, str | None], bytes] = {}
         self._last_status: tuple[object, bytes] = (None, b"")
         self._names: dict[str, bytes] = {}
+
+    def _text(self, value: str) -> str:
+        """``value`` as written: redacted when the encoder redacts."""
+        redactor = self._redactor
+        return value if redactor is None else redactor.text(value, self._signal)
 
     def _name(self, name: str) -> bytes:
         """Field 5, the span's name: remembered, as a bot names its spans from a short list."""
         known = self._names.get(name)
         if known is None:
-            known = _field(b"\x2a", name.encode("utf-8"))
-            if len(name) <= _MAX_REMEMBERED_TEXT:
+            written = self._text(name)
+            known = _field(b"\x2a", written.encode("utf-8"))
+            if written is name and len(name) <= _MAX_REMEMBERED_TEXT:
                 _remember(self._names, name, known, _MAX_NAMES)
         return known
 
@@ -317,6 +373,9 @@ class SpanEncoder(_Encoder):
         return self.unqueued(span) if span.__class__ is tuple else self._span(span)
 
     def _span(self, span: Any) -> tuple[Any, Any, bytes]:
+        redactor = self._redactor
+        if redactor is not None and redactor.generation != self._generation:
+            self._forget()
         context = span.context
         parts = [_ids(context)]
         state = context.trace_state
@@ -360,7 +419,7 @@ class SpanEncoder(_Encoder):
         # Event: 1 time (fixed64), 2 name, 3 attributes, 4 dropped attributes
         parts = [b"\x09" + _FIXED64(event.timestamp)] if event.timestamp else []
         if event.name:
-            parts.append(_field(b"\x12", event.name.encode("utf-8")))
+            parts.append(_field(b"\x12", self._text(event.name).encode("utf-8")))
         parts.extend(self.attributes.encode(b"\x1a", event.attributes))
         dropped = getattr(event, "dropped_attributes", 0)
         if dropped:
@@ -388,12 +447,14 @@ class SpanEncoder(_Encoder):
         known = self._statuses.get(key)
         if known is None:
             code, message = key
-            body = (_field(b"\x12", message.encode("utf-8")) if message else b"") + (
+            written = self._text(message) if message else message
+            body = (_field(b"\x12", written.encode("utf-8")) if written else b"") + (
                 b"\x18" + _varint(code) if code else b""
             )
             known = _field(b"\x7a", body)
-            _remember(self._statuses, key, known, 256)
-        self._last_status = (status, known)
+            if written is message:
+                _remember(self._statuses, key, known, 256)
+        self._last_status = (status, known)  # this status object, written as it is now
         return known
 
 

@@ -115,7 +115,9 @@ class Redactor:
         # number is learnt: they live in their own set, emptied by learn_phone.
         self._clean: set[str] = set()
         self._clean_digits: set[str] = set()
-        self._generation = 0
+        self.generation = 0
+        """Bumped whenever a learnt phone number may have made text dirty that was found clean:
+        whoever remembers clean values (here, and the span encoder) forgets them then."""
         self._sealed = False
 
     # -- text -------------------------------------------------------------
@@ -130,7 +132,7 @@ class Redactor:
                 return value
             if self._sealed and threading.current_thread() is not _MAIN:  # see seal()
                 return value if len(value) < _MIN_LENGTH else ERROR
-            generation = self._generation
+            generation = self.generation
             try:
                 data = value.encode("utf-8")
             except UnicodeEncodeError:  # lone surrogates: exporters could not encode them either
@@ -179,7 +181,7 @@ class Redactor:
         """Cache a clean short string (bounded; the digits set only if no phone was learnt meanwhile)."""
         if not digits:
             clean = self._clean
-        elif generation == self._generation:
+        elif generation == self.generation:
             clean = self._clean_digits
         else:
             return
@@ -222,7 +224,7 @@ class Redactor:
                 while len(known) > MAX_KNOWN_PHONES:
                     del known[next(iter(known))]
                 self._known_stale = True
-                self._generation += 1
+                self.generation += 1
                 self._clean_digits = set()
         except Exception:  # learning is best effort; the rules still apply
             pass
@@ -305,19 +307,16 @@ class Redactor:
             new: object
             sensitive_keys, clean = self._sensitive_keys, self._clean
             for key, item in attrs.items():
-                # the common case first: a plain value under an ordinary key, mostly seen before
-                # (method names, outcomes, handler names): both answers come from the caches that
-                # is_sensitive_key() and text() would look in first
+                # the common case first, answered from the caches attribute() would look in first:
+                # a plain value under an ordinary key, mostly seen before (method names, outcomes)
                 kind = item.__class__
-                sensitive = sensitive_keys.get(key) if key.__class__ is str else None
-                if sensitive is None:
-                    sensitive = self.is_sensitive_key(key)
-                if kind in _UNKEYED_PLAIN and not sensitive:
-                    if kind is not str or item in clean or item in self._clean_digits:  # read anew:
-                        continue  # learning a phone number replaces that set
-                    new = self.text(item, signal)
-                else:
-                    new = self.value(item, signal, key)
+                if (
+                    kind in _UNKEYED_PLAIN
+                    and (sensitive_keys.get(key) if key.__class__ is str else None) is False
+                    and (kind is not str or item in clean or item in self._clean_digits)  # read anew:
+                ):  # learning a phone number replaces that set
+                    continue
+                new = self.attribute(key, item, signal)
                 if new is not item:
                     if out is None:
                         out = dict(attrs)
@@ -326,6 +325,19 @@ class Redactor:
         except Exception:
             self.count("error", signal)
             return {}
+
+    def attribute(self, key: str, value: object, signal: str) -> object:
+        """One attribute's value redacted (wholesale under a secret or phone key); ``value`` itself
+        when nothing changed. What :meth:`attributes` does to each pair, for callers that walk the
+        pairs themselves (the span encoder, which remembers the clean ones)."""
+        try:
+            kind = value.__class__
+            if kind in _UNKEYED_PLAIN and not self.is_sensitive_key(key):
+                return self.text(value, signal) if kind is str else value  # type: ignore[arg-type]
+            return self.value(value, signal, key)
+        except Exception:
+            self.count("error", signal)
+            return ERROR
 
     def keyed(self, value: object, key: object, signal: str) -> object | None:
         """The replacement for a value under a secret or phone key, else None (redact it as usual)."""
@@ -472,6 +484,10 @@ class NullRedactor(Redactor):
     def attributes(self, attrs: Mapping[str, Any] | None, signal: str) -> Mapping[str, Any] | None:
         """``attrs`` itself."""
         return attrs
+
+    def attribute(self, key: str, value: object, signal: str) -> object:
+        """``value`` itself."""
+        return value
 
     def keyed(self, value: object, key: object, signal: str) -> object | None:
         """Never a replacement."""

@@ -19,7 +19,7 @@ from crocotel.redaction._common import ExportGate
 from crocotel.redaction.engine import NullRedactor, Redactor
 from crocotel.redaction.logs import LogScrubber, RedactingLogExporter
 from crocotel.redaction.metrics import RedactingCollector, RedactingMetricExporter
-from crocotel.redaction.spans import RedactingSpanExporter, SpanScrubber
+from crocotel.redaction.spans import RedactingSpanExporter
 
 __all__ = ["NoRedaction", "Redaction"]
 
@@ -38,10 +38,6 @@ class Redaction:
     def wrap_logs(self, exporter: LogRecordExporter) -> LogRecordExporter:
         """``exporter`` behind a wrapper that exports redacted copies of log records."""
         return RedactingLogExporter(exporter, self.engine, self._gate)
-
-    def span_scrubber(self) -> Callable[[Any], Any]:
-        """A function returning a span's redacted copy (the span itself when clean)."""
-        return SpanScrubber(self.engine).redact
 
     def log_scrubber(self) -> Callable[[Any], Any]:
         """A function returning a log record's redacted copy (the record itself when clean)."""
@@ -80,10 +76,6 @@ class NoRedaction(Redaction):
     def wrap_logs(self, exporter: LogRecordExporter) -> LogRecordExporter:
         """``exporter`` itself."""
         return exporter
-
-    def span_scrubber(self) -> Callable[[Any], Any]:
-        """The identity."""
-        return _same
 
     def log_scrubber(self) -> Callable[[Any], Any]:
         """The identity."""
