@@ -15,7 +15,9 @@ from typing import Final
 
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
-__all__ = ["FLAGS", "IS_REMOTE", "SPAN_ID", "STATE", "TRACE_ID", "VALID", "Fields", "fields_of"]
+__all__ = [
+    *("FLAGS", "IS_REMOTE", "SPAN_ID", "STATE", "TRACE_ID", "TUPLE_LAYOUT", "VALID", "Fields", "fields_of"),
+]
 
 TRACE_ID: Final = 0
 SPAN_ID: Final = 1
@@ -41,6 +43,8 @@ def _indexed() -> type[SpanContext] | None:
 
 
 _INDEXED = _indexed()
+TUPLE_LAYOUT: Final = _INDEXED is not None
+"""Whether ``SpanContext(...)`` builds the tuple of :data:`Fields` (so one can be built as that tuple)."""
 
 
 def fields_of(context: SpanContext) -> Fields:

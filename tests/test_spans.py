@@ -11,11 +11,14 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -377,3 +380,97 @@ def test_attributes_that_cannot_freeze_turn_lean_spans_off(monkeypatch: pytest.M
     assert spans._sdk_supported()
     monkeypatch.setattr(spans, "BoundedAttributes", Unfreezable)
     assert not spans._sdk_supported()
+
+
+class Recording(SpanProcessor):
+    """A processor that notes every hook it is called with."""
+
+    def __init__(self, calls: list[tuple[str, str]]) -> None:
+        self.calls = calls
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.calls.append(("start", span.name))
+
+    def _on_ending(self, span: Any) -> None:
+        self.calls.append(("ending", span.name))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.calls.append(("end", span.name))
+
+
+def hooks_seen(provider_class: type[TracerProvider]) -> list[tuple[str, str]]:
+    """The hooks two processors see, one of them added while a span is open."""
+    calls: list[tuple[str, str]] = []
+    provider = provider_class()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))  # on_start does nothing
+    provider.add_span_processor(Recording(calls))
+    tracer = provider.get_tracer("hooks")
+    tracer.start_span("first").end()
+    open_span = tracer.start_span("open")
+    late: list[tuple[str, str]] = []
+    provider.add_span_processor(Recording(late))
+    open_span.end()  # the processor added meanwhile gets its end, as the SDK's does
+    tracer.start_span("last").end()
+    return calls + [("late " + hook, name) for hook, name in late]
+
+
+def test_processors_get_the_hooks_the_sdk_gives_them() -> None:
+    assert hooks_seen(LeanTracerProvider) == hooks_seen(TracerProvider)
+    assert ("late end", "open") in hooks_seen(LeanTracerProvider)
+
+
+def test_hooks_that_do_nothing_are_recognised_from_their_code() -> None:
+    assert spans._does_nothing(SpanProcessor.on_start)
+    assert spans._does_nothing(SimpleSpanProcessor._on_ending)
+    assert not spans._does_nothing(Recording.on_start)
+    assert not spans._does_nothing(lambda span: 0)  # returns something
+    assert not spans._does_nothing(print)  # no Python code to read: called as it is
+
+
+def test_spans_started_are_counted_when_the_sdk_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the SDK's own span metrics on, lean spans are counted as SDK spans are."""
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+
+    def counted(provider_class: type[TracerProvider]) -> dict[str, Any]:
+        reader = InMemoryMetricReader()
+        meters = MeterProvider(metric_readers=[reader])
+        tracer = provider_class(meter_provider=meters).get_tracer("counted")
+        tracer.start_span("ended").end()
+        tracer.start_span("open")
+        data = reader.get_metrics_data()
+        return {
+            metric.name: sorted((dict(p.attributes or {}).items(), p.value) for p in metric.data.data_points)  # type: ignore[union-attr]
+            for rm in data.resource_metrics  # type: ignore[union-attr]
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        }
+
+    sdk = counted(TracerProvider)
+    assert sdk, "the SDK counted no span: its self-metrics are off"
+    assert counted(LeanTracerProvider) == sdk
+
+
+class Sequential(IdGenerator):
+    """Ids 1, 2, 3, ...: not random, so the tracer must ask this generator for every id."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def generate_span_id(self) -> int:
+        self.last += 1
+        return self.last
+
+    def generate_trace_id(self) -> int:
+        self.last += 1
+        return self.last
+
+
+def test_ids_come_from_the_providers_generator() -> None:
+    tracer = LeanTracerProvider(id_generator=Sequential()).get_tracer("ids")
+    root = tracer.start_span("root")
+    child = tracer.start_span("child", trace.set_span_in_context(root))
+    assert (root.get_span_context().trace_id, root.get_span_context().span_id) == (1, 2)
+    assert (child.get_span_context().trace_id, child.get_span_context().span_id) == (1, 3)
+    random_ids = [LeanTracerProvider().get_tracer("r").start_span("s").get_span_context() for _ in range(50)]
+    assert len({c.trace_id for c in random_ids}) == len({c.span_id for c in random_ids}) == 50
+    assert all(c.is_valid and not c.is_remote and c.trace_state == TraceState() for c in random_ids)
