@@ -8,19 +8,23 @@ another thread (a ``QueueHandler``).
 from __future__ import annotations
 
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 
 from crocotel.current import current_context, current_span
 from crocotel.span_context import fields_of
 
-__all__ = ["NO_IDS", "current_ids", "hex_ids"]
+__all__ = ["NO_IDS", "Correlation", "correlation", "current_ids", "hex_ids"]
 
 NO_IDS: tuple[str, str] = ("", "")
 
-# The last context seen and its hex ids. Logging several times under one context is the common
-# case, and the span lookup plus formatting two big integers as hex costs more than this check.
-# Holding the context keeps it (and its span) alive until the next one is seen: one at most.
-_last: tuple[Context | None, tuple[str, str]] = (None, NO_IDS)
+Correlation = tuple[Context | None, SpanContext, tuple[str, str]]
+"""(the context it was taken in, the current span's context, its ids in hex or :data:`NO_IDS`)."""
+
+# The last context seen with its span's context and hex ids. Logging several times under one
+# context is the common case, and the span lookup plus formatting two big integers as hex costs
+# more than this check. Holding the context keeps it (and its span) alive until the next one is
+# seen: one at most.
+_last: Correlation = (None, INVALID_SPAN_CONTEXT, NO_IDS)
 
 
 def current_ids() -> tuple[str, str]:
@@ -29,14 +33,19 @@ def current_ids() -> tuple[str, str]:
     An invalid span context (all-zero ids, as in the no-op span) also gives ("", ""): a log line
     never claims a trace that does not exist.
     """
+    return correlation()[2]
+
+
+def correlation() -> Correlation:
+    """The current span's context and its ids as :func:`current_ids` gives them, in one lookup."""
     global _last
     context = current_context()
     last = _last  # one read: the tuple is swapped whole, so threads never see half an update
     if context is last[0]:
-        return last[1]
-    ids = hex_ids(current_span(context).get_span_context())
-    _last = (context, ids)
-    return ids
+        return last
+    span_context = current_span(context).get_span_context()
+    last = _last = (context, span_context, hex_ids(span_context))
+    return last
 
 
 def hex_ids(span: SpanContext) -> tuple[str, str]:

@@ -18,14 +18,13 @@ from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.util.types import AnyValue
 
-from crocotel.current import current_context, current_span
-from crocotel.escapes import escaped_from
+from crocotel.current import current_context
 from crocotel.logs.fields import extras_of
 from crocotel.logs.handler import ROLE
 from crocotel.logs.plain import plain
 from crocotel.logs.records import RecordState, state_of
 from crocotel.redaction.logs import mark_redacted
-from crocotel.span_context import FLAGS, SPAN_ID, TRACE_ID, VALID, fields_of
+from crocotel.span_context import FLAGS, SPAN_ID, TRACE_ID, fields_of
 
 __all__ = ["IGNORED_PREFIXES", "BridgedRecord", "OtlpHandler", "ignored", "severity"]
 
@@ -306,16 +305,13 @@ class OtlpHandler(logging.Handler):
         for value in attributes.values():
             if value.__class__ not in _SCALARS:
                 return None
-        span_context = current_span().get_span_context()
-        if not fields_of(span_context)[VALID] and record.exc_info:
-            span_context = escaped_from(record.exc_info) or span_context
         return BridgedRecord(
             int(record.created * 1e9),
             self._severity(record.levelno),
             _SEVERITY_TEXT.get(record.levelname, record.levelname),
             state.message(record),
             attributes,
-            span_context,
+            state.span_context,  # the logging call's span (or the one its exception escaped from)
             route,
         )
 

@@ -24,8 +24,10 @@ import functools
 import logging
 from typing import Any
 
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
+
 from crocotel.escapes import escaped_from
-from crocotel.logs.context import NO_IDS, current_ids, hex_ids
+from crocotel.logs.context import NO_IDS, correlation, hex_ids
 from crocotel.logs.fields import (
     STANDARD_COUNT,
     exc_info,
@@ -49,9 +51,11 @@ class RecordState(str):
     """What crocotel learnt of a record while preparing it; its presence marks the record prepared.
 
     ``trace_id``/``span_id`` are the ids of the span current at the logging call (empty
-    outside a span); ``exception`` is (type, message, stacktrace) of the record's exception,
-    redacted, or None; ``app_ids`` is true when the application's own ``extra`` supplied
-    ``trace_id`` or ``span_id`` (then written as ``extra.trace_id`` by crocotel's formats).
+    outside a span), ``span_context`` that span's context (the OTLP record's ids, taken here
+    rather than wherever a handler runs); ``exception`` is (type, message, stacktrace) of the
+    record's exception, redacted, or None; ``app_ids`` is true when the application's own
+    ``extra`` supplied ``trace_id`` or ``span_id`` (then written as ``extra.trace_id`` by
+    crocotel's formats).
 
     A ``str`` (its text is ``"prepared"``) so that handlers which turn every record attribute
     into a log attribute or a JSON field, such as OpenTelemetry's ``LoggingHandler``, see a
@@ -60,6 +64,7 @@ class RecordState(str):
 
     trace_id: str
     span_id: str
+    span_context: SpanContext
     exception: tuple[str, str, str] | None
     app_ids: bool
     _message: str | None
@@ -74,10 +79,11 @@ class RecordState(str):
         return record.getMessage()
 
 
-def _new_state(trace_id: str, span_id: str, app_ids: bool) -> RecordState:
+def _new_state(span_context: SpanContext, trace_id: str, span_id: str, app_ids: bool) -> RecordState:
     state = RecordState("prepared")
     state.trace_id = trace_id
     state.span_id = span_id
+    state.span_context = span_context
     state.exception = None
     state.app_ids = app_ids
     state._message = None
@@ -106,13 +112,13 @@ def prepare(record: logging.LogRecord) -> RecordState:
     if state is not None:
         return state  # type: ignore[no-any-return]
     try:
-        trace_id, span_id = current_ids()
+        _, span_context, (trace_id, span_id) = correlation()
     except Exception:  # a broken context implementation must not break the logging call
-        trace_id, span_id = "", ""
+        span_context, trace_id, span_id = INVALID_SPAN_CONTEXT, "", ""
     if not trace_id and record.exc_info:
-        trace_id, span_id = _escaped_ids(record.exc_info, fields)
+        span_context, (trace_id, span_id) = _escaped(record.exc_info, fields, span_context)
     app_ids = "trace_id" in fields or "span_id" in fields
-    state = _new_state(trace_id, span_id, app_ids)
+    state = _new_state(span_context, trace_id, span_id, app_ids)
     fields[STATE] = state
     if not app_ids:
         fields["trace_id"] = trace_id
@@ -134,18 +140,20 @@ def prepare(record: logging.LogRecord) -> RecordState:
     return state
 
 
-def _escaped_ids(exc_info: Any, fields: dict[str, Any]) -> tuple[str, str]:
-    """With no span current, the ids of the span the record's exception escaped from
-    (:mod:`crocotel.escapes`), also into the logging instrumentation's ``otelTraceID`` fields
-    when it made them with no span; ("", "") when none was noted."""
+def _escaped(
+    exc_info: Any, fields: dict[str, Any], current: SpanContext
+) -> tuple[SpanContext, tuple[str, str]]:
+    """With no span current, the span the record's exception escaped from (:mod:`crocotel.escapes`)
+    and its ids, also set into the logging instrumentation's ``otelTraceID`` fields when it made
+    them with no span; ``current`` and no ids when none was noted."""
     context = escaped_from(exc_info)
     if context is None:
-        return NO_IDS
-    trace_id, span_id = hex_ids(context)
+        return current, NO_IDS
+    ids = hex_ids(context)
     if fields.get("otelTraceID") == "0":
-        fields["otelTraceID"], fields["otelSpanID"] = trace_id, span_id
+        fields["otelTraceID"], fields["otelSpanID"] = ids
         fields["otelTraceSampled"] = context.trace_flags.sampled
-    return trace_id, span_id
+    return context, ids
 
 
 def _prepare_message(record: logging.LogRecord, engine: Redactor, state: RecordState) -> None:
