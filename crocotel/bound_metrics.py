@@ -28,7 +28,8 @@ from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
 from opentelemetry.trace import TraceFlags
 
 from crocotel.current import current_context, current_span
-from crocotel.span_context import FLAGS, fields_of
+from crocotel.exemplars import LatestPerBucket
+from crocotel.span_context import FLAGS, SPAN_ID, TRACE_ID, Fields, fields_of
 
 __all__ = ["BoundHistogram", "SeriesHistogram", "SeriesMeterProvider"]
 
@@ -52,9 +53,16 @@ try:
 except ImportError:  # another SDK: every record takes its own path
     _Clean = None  # type: ignore[assignment, misc]
 
+try:
+    from opentelemetry.sdk.metrics._internal.aggregation import _Aggregation
+
+    _SDK_SAMPLE_EXEMPLAR: Any = _Aggregation._sample_exemplar
+except (ImportError, AttributeError):  # another SDK: its aggregations offer their own measurements
+    _SDK_SAMPLE_EXEMPLAR = object()
+
 _new = object.__new__
 
-_SDK_PATH: tuple[Any, ...] = ()
+_SDK_PATH: tuple[tuple[Any, LatestPerBucket | None], ...] = ()
 """Targets of a series the shortcut cannot reach: every record goes through the SDK."""
 
 
@@ -63,6 +71,7 @@ class BoundHistogram:
 
     __slots__ = (
         "_attributes",
+        "_config",
         "_filter",
         "_histogram",
         "_resolvable",
@@ -75,8 +84,9 @@ class BoundHistogram:
         self._histogram: Any = histogram
         self._attributes = attributes  # never changed after this: the SDK keeps no copy of it
         self._storages: object = None
-        self._targets: tuple[Any, ...] = _SDK_PATH
+        self._targets = _SDK_PATH
         self._filter: Any = None
+        self._config: Any = None
         self._trace_based = False
         self._resolvable = _Clean is not None
 
@@ -84,18 +94,20 @@ class BoundHistogram:
         """Record ``value`` in the bound series."""
         try:
             histogram = self._histogram
+            config = self._config
             if (
                 self._targets
                 and histogram._measurement_consumer._reader_storages is self._storages
-                and histogram._is_enabled()
+                and (histogram._is_enabled() if config is None else config._config.is_enabled)
                 and 0 <= value < math.inf
             ):
                 context = current_context()
                 now = time.time_ns()
                 attributes = self._attributes
+                ids: Fields | None = None
                 if self._trace_based:  # the SDK's default filter, answered without its span lookup
-                    flags = fields_of(current_span(context).get_span_context())[FLAGS]
-                    sample = bool(flags & TraceFlags.SAMPLED)
+                    ids = fields_of(current_span(context).get_span_context())
+                    sample = bool(ids[FLAGS] & TraceFlags.SAMPLED)
                 else:
                     sample = self._filter.should_sample(value, now, attributes, context)
                 measurement = _new(_Clean)  # fields set in one step: the frozen dataclass's
@@ -106,8 +118,13 @@ class BoundHistogram:
                     context=context,
                     attributes=attributes,
                 )
-                for aggregation in self._targets:
-                    aggregation.aggregate(measurement, sample)
+                for aggregation, latest in self._targets:
+                    if latest is not None and sample and ids is not None:
+                        # what the aggregation's reservoir would keep, with the ids found above
+                        aggregation.aggregate(measurement, False)
+                        latest.keep(value, now, attributes, ids[TRACE_ID], ids[SPAN_ID])
+                    else:
+                        aggregation.aggregate(measurement, sample)
                 return
             histogram.record(value, attributes=self._attributes)
             if self._resolvable:
@@ -133,14 +150,44 @@ class BoundHistogram:
                     aggregation = dict.get(match._attributes_aggregation, _hash_attributes(attributes))
                     if aggregation is None:  # refused by the cardinality limit: the SDK path counts it
                         return
-                    targets.append(aggregation)
+                    targets.append((aggregation, _latest_of(aggregation)))
         except Exception:  # not the SDK's histogram, or its internals changed: never try again
             self._resolvable = False
             return
         self._storages = storages
+        self._config = _meter_config_of(self._histogram)
         self._filter = exemplar_filter
         self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
         self._targets = tuple(targets)
+
+
+class _On:
+    """Stands for an instrument without a meter configuration, which the SDK treats as enabled."""
+
+    class _config:  # read as the proxy's field is
+        is_enabled = True
+
+
+def _meter_config_of(histogram: Any) -> Any:
+    """What answers ``histogram._is_enabled()`` in two attribute reads (``._config.is_enabled``)
+    when the SDK's check has the shape read here, else None (the check is called)."""
+    check = getattr(getattr(type(histogram), "_is_enabled", None), "__code__", None)
+    if getattr(check, "co_names", None) != ("_meter_config", "is_enabled"):
+        return None
+    proxy = histogram._meter_config
+    if proxy is None:
+        return _On
+    getter = getattr(getattr(type(proxy), "is_enabled", None), "fget", None)
+    plain = getattr(getattr(getter, "__code__", None), "co_names", None) == ("_config", "is_enabled")
+    return proxy if plain and hasattr(proxy, "_config") else None
+
+
+def _latest_of(aggregation: Any) -> LatestPerBucket | None:
+    """The aggregation's reservoir when it is crocotel's and the aggregation offers it measurements
+    the SDK's way (so a bound record may hand it the ids it already has); else None."""
+    reservoir = getattr(aggregation, "_reservoir", None)
+    offers = getattr(type(aggregation), "_sample_exemplar", None)
+    return reservoir if type(reservoir) is LatestPerBucket and offers is _SDK_SAMPLE_EXEMPLAR else None
 
 
 _MAX_SERIES = 256

@@ -43,7 +43,13 @@ class LatestPerBucket(ExemplarReservoir):
     def offer(self, value: float, time_unix_nano: int, attributes: Attributes, context: Context) -> None:
         """Keep ``value`` as its bucket's latest, with the ids of the span current in ``context``."""
         ids = fields_of(current_span(context).get_span_context())
-        entry = (value, time_unix_nano, attributes, ids[TRACE_ID], ids[SPAN_ID])
+        self.keep(value, time_unix_nano, attributes, ids[TRACE_ID], ids[SPAN_ID])
+
+    def keep(
+        self, value: float, time_unix_nano: int, attributes: Attributes, trace_id: int, span_id: int
+    ) -> None:
+        """Keep ``value`` as its bucket's latest, with the ids of the span it was measured in."""
+        entry = (value, time_unix_nano, attributes, trace_id, span_id)
         with self._lock:
             self._latest[bisect_left(self._boundaries, value)] = entry
 

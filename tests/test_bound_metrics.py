@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeterProvider
@@ -27,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from crocotel.bound_metrics import BoundHistogram
 from crocotel.cardinality import CardinalityGuard
+from crocotel.exemplars import LatestPerBucket, reservoir_factory
 
 ATTRS = {"telegram.api.method": "sendMessage", "telegram.api.outcome": "ok", "telegram.api.error_code": 0}
 VALUES = [0.004, 0.02, 0.3, 1.5, 0.0, 7, 12.0, 0.02]
@@ -121,6 +123,33 @@ def test_views_that_keep_some_keys_or_other_buckets_or_drop() -> None:
     ]
     bound = compare(lambda r: MeterProvider(metric_readers=r, views=views), spans_and_values)
     assert len(bound._targets) == 6  # three views, two readers
+
+
+def test_crocotels_reservoir_keeps_the_exemplars_the_sdk_path_keeps() -> None:
+    """With crocotel's views (LatestPerBucket reservoirs), a bound record hands the reservoir the
+    ids it found itself: the same exemplars as the SDK's path, which offers the measurement."""
+    views = [
+        View(instrument_name="telegram.api.duration", exemplar_reservoir_factory=reservoir_factory),
+        View(
+            instrument_name="telegram.api.duration",
+            name="narrow",
+            aggregation=ExplicitBucketHistogramAggregation((0.01, 0.1, 1.0)),
+            exemplar_reservoir_factory=reservoir_factory,
+        ),
+    ]
+    kept: list[tuple[Any, ...]] = []
+    keep = LatestPerBucket.keep
+
+    def noting(self: LatestPerBucket, *args: Any) -> None:
+        kept.append(args)
+        keep(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LatestPerBucket, "keep", noting)
+        bound = compare(lambda r: MeterProvider(metric_readers=r, views=views), spans_and_values)
+    assert [type(latest) for _, latest in bound._targets] == [LatestPerBucket] * 4
+    sampled = CONTEXTS[0] and trace.get_current_span(CONTEXTS[0]).get_span_context()
+    assert kept and all(args[3:] == (sampled.trace_id, sampled.span_id) for args in kept), kept
 
 
 def test_always_on_exemplars() -> None:
