@@ -330,8 +330,9 @@ class SpanEncoder(_Encoder):
         Span names, attribute values (of spans, events, links and resources), status messages
         and event names: what a redacted copy of the span would hold, without making the copy
         or walking the span twice. Only what the engine leaves unchanged is remembered, and
-        all of it is forgotten when the engine's ``generation`` changes (a phone number learnt
-        can make a remembered text dirty).
+        the pairs, names and statuses remembered are forgotten when the engine's
+        ``generation`` changes (a phone number learnt can make a remembered text dirty); a
+        resource is written once, when its first span is queued.
         """
         self._redactor = redactor
         self._signal = signal
