@@ -474,3 +474,14 @@ def test_ids_come_from_the_providers_generator() -> None:
     random_ids = [LeanTracerProvider().get_tracer("r").start_span("s").get_span_context() for _ in range(50)]
     assert len({c.trace_id for c in random_ids}) == len({c.span_id for c in random_ids}) == 50
     assert all(c.is_valid and not c.is_remote and c.trace_state == TraceState() for c in random_ids)
+
+
+def test_a_hook_patched_onto_a_processor_is_called() -> None:
+    """A processor whose class hook does nothing still gets a hook set on the processor itself."""
+    calls: list[str] = []
+    processor = SimpleSpanProcessor(InMemorySpanExporter())
+    processor.on_start = lambda span, parent_context=None: calls.append(span.name)  # type: ignore[method-assign]
+    provider = LeanTracerProvider()
+    provider.add_span_processor(processor)
+    provider.get_tracer("patched").start_span("seen").end()
+    assert calls == ["seen"]
