@@ -27,6 +27,7 @@ from opentelemetry.sdk.metrics import Histogram as _SdkHistogram
 from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
 from opentelemetry.trace import TraceFlags
 
+from crocotel.code_shape import reads_only
 from crocotel.current import current_context, current_span
 from crocotel.exemplars import LatestPerBucket
 from crocotel.span_context import FLAGS, SPAN_ID, TRACE_ID, Fields, fields_of
@@ -171,14 +172,13 @@ class _On:
 def _meter_config_of(histogram: Any) -> Any:
     """What answers ``histogram._is_enabled()`` in two attribute reads (``._config.is_enabled``)
     when the SDK's check has the shape read here, else None (the check is called)."""
-    check = getattr(getattr(type(histogram), "_is_enabled", None), "__code__", None)
-    if getattr(check, "co_names", None) != ("_meter_config", "is_enabled"):
+    if not reads_only(getattr(type(histogram), "_is_enabled", None), ("_meter_config", "is_enabled")):
         return None
     proxy = histogram._meter_config
     if proxy is None:
         return _On
     getter = getattr(getattr(type(proxy), "is_enabled", None), "fget", None)
-    plain = getattr(getattr(getter, "__code__", None), "co_names", None) == ("_config", "is_enabled")
+    plain = reads_only(getter, ("_config", "is_enabled"))
     return proxy if plain and hasattr(proxy, "_config") else None
 
 

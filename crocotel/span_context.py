@@ -16,7 +16,15 @@ from typing import Final
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
 __all__ = [
-    *("FLAGS", "IS_REMOTE", "SPAN_ID", "STATE", "TRACE_ID", "TUPLE_LAYOUT", "VALID", "Fields", "fields_of"),
+    "FLAGS",
+    "IS_REMOTE",
+    "SPAN_ID",
+    "STATE",
+    "TRACE_ID",
+    "TUPLE_LAYOUT",
+    "VALID",
+    "Fields",
+    "fields_of",
 ]
 
 TRACE_ID: Final = 0

@@ -18,7 +18,6 @@ back to the SDK's own path otherwise, and for any tracer that is not the SDK's.
 from __future__ import annotations
 
 import contextlib
-import dis
 import inspect
 import logging
 import random
@@ -50,6 +49,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
+from crocotel.code_shape import does_nothing, reads_only
 from crocotel.current import current_span
 from crocotel.span_context import TUPLE_LAYOUT, fields_of
 
@@ -114,9 +114,12 @@ _PLAIN_GETTERS = (
 
 def _plain_getter(name: str) -> bool:
     """Whether the SDK's span getter ``name`` does nothing but return ``self._<name>``."""
-    getter = getattr(getattr(_Span, name, None), "fget", None)
-    code = getattr(getter, "__code__", None)
-    return code is not None and code.co_names == (f"_{name}",) and code.co_argcount == 1
+    getter: Any = getattr(getattr(_Span, name, None), "fget", None)
+    return reads_only(getter, (f"_{name}",)) and getter.__code__.co_argcount == 1
+
+
+_ENABLED_READS = ("_tracer_config", "is_enabled")
+"""What the SDK tracer's ``_is_enabled()`` reads, and so what ``start_span`` reads in its place."""
 
 
 def _sdk_supported() -> bool:
@@ -127,10 +130,9 @@ def _sdk_supported() -> bool:
         freezes = hasattr(BoundedAttributes(1, immutable=False), "_immutable")  # read by attributes
     except (TypeError, ValueError):
         return False
-    enabled = getattr(getattr(Tracer, "_is_enabled", None), "__code__", None)
     return (
         freezes
-        and getattr(enabled, "co_names", None) == ("_tracer_config", "is_enabled")  # read in start_span
+        and reads_only(getattr(Tracer, "_is_enabled", None), _ENABLED_READS)
         and all(_plain_getter(name) for name in _PLAIN_GETTERS)
         and _Span is not sdk_trace.Span
         and callable(_is_valid_link)
@@ -396,25 +398,6 @@ def static_decisions(sampler: Sampler) -> tuple[Decision, ...] | None:
     return tuple(decisions)  # type: ignore[arg-type]
 
 
-_QUIET_OPS = frozenset({"RESUME", "NOP", "CACHE", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
-
-
-def _does_nothing(function: Any) -> bool:
-    """Whether ``function`` only returns None (a processor's unused hook, such as the SDK's
-    ``SpanProcessor.on_start``): read from its bytecode."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return False
-    try:
-        instructions = list(dis.get_instructions(code))
-    except Exception:
-        return False
-    return all(
-        i.opname in _QUIET_OPS and (i.opname not in ("LOAD_CONST", "RETURN_CONST") or i.argval is None)
-        for i in instructions
-    )
-
-
 class _Hooks:
     """Which processors a ``SynchronousMultiSpanProcessor`` would call for a span, called without
     the multi-processor's own frame and leaving out hooks that do nothing (``on_start`` and
@@ -434,7 +417,7 @@ def _quiet(processor: SpanProcessor, hook: str) -> bool:
     """Whether ``processor``'s ``hook`` does nothing: its class's method only returns None, and the
     processor has no method of that name of its own (patched onto it, say)."""
     own = getattr(processor, "__dict__", {})
-    return hook not in own and _does_nothing(getattr(type(processor), hook, None))
+    return hook not in own and does_nothing(getattr(type(processor), hook, None))
 
 
 _getrandbits = random.getrandbits  # what the SDK's RandomIdGenerator draws from (the same generator)

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from crocotel import spans
+from crocotel.code_shape import does_nothing
 from crocotel.spans import SUPPORTED, LeanTracerProvider
 
 Scenario = Callable[[trace.Tracer], None]
@@ -420,11 +421,11 @@ def test_processors_get_the_hooks_the_sdk_gives_them() -> None:
 
 
 def test_hooks_that_do_nothing_are_recognised_from_their_code() -> None:
-    assert spans._does_nothing(SpanProcessor.on_start)
-    assert spans._does_nothing(SimpleSpanProcessor._on_ending)
-    assert not spans._does_nothing(Recording.on_start)
-    assert not spans._does_nothing(lambda span: 0)  # returns something
-    assert not spans._does_nothing(print)  # no Python code to read: called as it is
+    assert does_nothing(SpanProcessor.on_start)
+    assert does_nothing(SimpleSpanProcessor._on_ending)
+    assert not does_nothing(Recording.on_start)
+    assert not does_nothing(lambda span: 0)  # returns something
+    assert not does_nothing(print)  # no Python code to read: called as it is
 
 
 def test_spans_started_are_counted_when_the_sdk_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
