@@ -1,6 +1,8 @@
-"""The statistics behind the overhead benchmark's verdict: when is "crocotel adds less" shown."""
+"""The statistics behind the benchmarks' verdicts: when is "crocotel adds less" shown, and where it goes."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from benchmarks.bench_bot_overhead import median_interval, sign_test
 
@@ -63,3 +65,36 @@ def test_soak_share_is_the_difference_of_slopes_with_both_intervals() -> None:
         "crocotel_share_flat": False,
     }
     assert share(level, bare, 2.0)["crocotel_share_flat"] is True
+
+
+def test_profile_charges_each_sample_to_the_part_that_ran_it(tmp_path: Path) -> None:
+    """The bot's code run inside a crocotel wrapper is the bot's, not the wrapper's; stdlib and
+    HTTP library frames go to the telemetry frame that called them; the event loop is the bot's."""
+    from benchmarks.profile_bot import BOT, analyse
+
+    site = "/venv/lib/python3.11/site-packages"
+    stdlib = "/usr/lib/python3.11"
+    loop = f"thread (1): MainThread;run_forever ({stdlib}/asyncio/base_events.py:607)"
+    wrapper = f"feed_update ({site}/crocotel/instrumentation/_aiogram_updates.py:80)"
+    stacks = {
+        f"{loop};{wrapper};handler (/tmp/bots-bench-x/examples/crocbot/echo.py:12)": 40,
+        f"{loop};{wrapper};start_span ({site}/crocotel/spans.py:444)": 10,
+        f"{loop};{wrapper};set_attribute ({site}/opentelemetry/sdk/trace/__init__.py:870)": 10,
+        f"{loop};{wrapper};handle ({site}/crocotel/logs/handler.py:77);dumps ({stdlib}/json/enc.py:1)": 5,
+        f"{loop};{wrapper}": 20,
+        f"{loop};select ({stdlib}/selectors.py:468)": 15,
+        "thread (2): OtelBatchSpanRecordProcessor;"
+        f"worker ({site}/opentelemetry/sdk/_shared_internal/__init__.py:162);"
+        f"export ({site}/crocotel/exporters.py:90);urlopen ({site}/urllib3/connectionpool.py:715)": 10,
+    }
+    raw = tmp_path / "stacks.txt"
+    raw.write_text("".join(f"{stack} {count}\n" for stack, count in stacks.items()))
+    result = analyse(raw, cpu_us=1100.0)  # 110 samples: 10 us each
+    assert result["by_component_us"] == {
+        BOT: 550.0,
+        "spans": 200.0,
+        "logs": 50.0,
+        "instrumentation wrappers": 200.0,
+        "encoding and export": 100.0,
+    }
+    assert result["by_owner_us"] == {BOT: 550.0, "crocotel's code": 450.0, "OpenTelemetry's code": 100.0}
