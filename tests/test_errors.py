@@ -163,9 +163,7 @@ def test_first_sight_is_logged_once_per_fingerprint(
     assert {getattr(r, "error.source") for r in logged} == {"handler"}
 
 
-def test_one_exception_is_reported_once(
-    reader: InMemoryMetricReader, ours: list[logging.LogRecord]
-) -> None:
+def test_one_exception_is_reported_once(reader: InMemoryMetricReader, ours: list[logging.LogRecord]) -> None:
     reporter = reporter_for(reader)
     exc = caught(parse_input, "x")
     label = reporter.report(exc, "handler")
