@@ -13,14 +13,15 @@ then listed three ways:
   nesting is not counted twice);
 - by SDK internals, inclusive: the same for opentelemetry frames;
 - by thread: the main loop against the export threads;
-- by component, in CPU microseconds per update: each sample goes to the telemetry part its
-  innermost crocotel or OpenTelemetry frame belongs to (spans, encoding and export, logs,
-  redaction, metrics, the instrumentation's wrappers), or to the bot and its runtime when it
-  has none; the shares are scaled to the process's CPU time over the window, read from /proc.
-  With several configurations (``--config A,B,C``) each one's components are also given
-  against A's, so what crocotel and the stock distro add is split by what they spend it on.
-  The garbage collector's time is charged to whichever frame allocated when it ran; its total
-  per update is given beside the table.
+- by component and by whose code ran, in CPU microseconds per update: each sample goes to
+  its innermost frame outside the standard library (see :func:`component_of`): a crocotel or
+  OpenTelemetry frame gives the telemetry part (spans, encoding and export, logs, redaction,
+  metrics, the instrumentation's wrappers) and the owner, any other frame is the bot's, the
+  inside of a wrapped call included; the shares are scaled to the process's CPU time over the
+  window, read from /proc. With several configurations (``--config A,B,C``) each one's parts
+  are also given against A's, so what crocotel and the stock distro add is split by what they
+  spend it on. The garbage collector's time is charged to whichever frame allocated when it
+  ran; its total per update is given beside the table.
 
 Prints the tables on stderr and one JSON line at the end.
 
@@ -82,8 +83,8 @@ AREAS = (
 )
 
 
-# The telemetry parts a sample's innermost crocotel or OpenTelemetry frame is sorted into,
-# first match wins; a stack with no such frame is the bot's own (its libraries, the runtime).
+# The telemetry parts a crocotel or OpenTelemetry frame is sorted into (see component_of),
+# first match wins.
 COMPONENTS = (
     ("redaction", ("crocotel/redaction/", "/re2/", "re2.py")),
     (
