@@ -161,6 +161,10 @@ def with_self_metrics(upstream: Any, signal: str, meter_provider: Any) -> Any:
             "traces": OtelComponentTypeValues.OTLP_HTTP_SPAN_EXPORTER,
             "logs": OtelComponentTypeValues.OTLP_HTTP_LOG_EXPORTER,
         }
+        if meter_provider is None:  # the global one, as the upstream exporter would take
+            from opentelemetry.metrics import get_meter_provider
+
+            meter_provider = get_meter_provider()
         if getattr(meter_provider, "_shutdown", False) is True:
             return upstream  # made during shutdown, after the meters stopped: nothing would be read
         if isinstance(upstream._metrics, NoOpExporterMetrics) and isinstance(upstream._endpoint, str):

@@ -184,3 +184,26 @@ def test_an_exporter_made_during_shutdown_asks_no_stopped_meter_provider(
     assert isinstance(late._metrics, NoOpExporterMetrics)
     assert not [r for r in caplog.records if "shutdown" in r.getMessage()]
     live.shutdown()
+
+
+def test_a_log_exporter_made_after_the_global_meter_provider_stopped_asks_it_nothing(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log exporter is given no meter provider (its self-metrics use the global one): a
+    program that logs once and exits makes it at the final flush, after that provider stopped,
+    and its stderr got the SDK's 'A shutdown MeterProvider can not provide a Meter' warning."""
+    from opentelemetry import metrics
+    from opentelemetry.exporter.otlp.common import _exporter_metrics
+    from opentelemetry.exporter.otlp.common._exporter_metrics import NoOpExporterMetrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from crocotel.exporters import with_self_metrics
+
+    stopped = MeterProvider()
+    stopped.shutdown()
+    monkeypatch.setattr(metrics, "get_meter_provider", lambda: stopped)
+    monkeypatch.setattr(_exporter_metrics, "get_meter_provider", lambda: stopped)
+    with caplog.at_level("WARNING"):
+        late = with_self_metrics(OTLPLogExporter(endpoint="http://127.0.0.1:9/v1/logs"), "logs", None)
+    assert isinstance(late._metrics, NoOpExporterMetrics)
+    assert not [r for r in caplog.records if "shutdown" in r.getMessage()]
