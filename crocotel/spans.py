@@ -440,6 +440,8 @@ class _LeanTracer(Tracer):
     _quiet_metrics = False
     """The SDK's self-metrics are off: no call to start and end each span's count."""
     _hooks: _Hooks | None = None
+    """The processors' hooks (:class:`_Hooks`), set when the tracer is made; None when its
+    processor is not the SDK's synchronous multi-processor: each span then calls it as the SDK does."""
 
     def start_span(
         self,
@@ -511,8 +513,8 @@ class _LeanTracer(Tracer):
             return trace_api.NonRecordingSpan(context=span_context)
         hooks = self._hooks
         processor = self.span_processor
-        if hooks is None or hooks.processors is not getattr(processor, "_span_processors", None):
-            hooks = self._rehook(processor)
+        if hooks is not None and hooks.processors is not processor._span_processors:
+            hooks = self._rehook(processor)  # a processor was added: the provider made a new tuple
         span: _LeanSpan = _object_new(_LeanSpan)  # the SDK's Span.__new__ only refuses its own class
         span.__init__(  # type: ignore[misc]
             name,
@@ -565,4 +567,5 @@ class LeanTracerProvider(TracerProvider):
             lean._static_decisions = static_decisions(tracer.sampler)
             lean._random_ids = type(tracer.id_generator) is RandomIdGenerator
             lean._quiet_metrics = type(lean._tracer_metrics) is NoOpTracerMetrics
+            lean._rehook(tracer.span_processor)
         return tracer

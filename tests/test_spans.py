@@ -14,7 +14,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    ConcurrentMultiSpanProcessor,
+    ReadableSpan,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+)
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -399,7 +405,7 @@ class Recording(SpanProcessor):
         self.calls.append(("end", span.name))
 
 
-def hooks_seen(provider_class: type[TracerProvider]) -> list[tuple[str, str]]:
+def hooks_seen(provider_class: Callable[[], TracerProvider]) -> list[tuple[str, str]]:
     """The hooks two processors see, one of them added while a span is open."""
     calls: list[tuple[str, str]] = []
     provider = provider_class()
@@ -418,6 +424,26 @@ def hooks_seen(provider_class: type[TracerProvider]) -> list[tuple[str, str]]:
 def test_processors_get_the_hooks_the_sdk_gives_them() -> None:
     assert hooks_seen(LeanTracerProvider) == hooks_seen(TracerProvider)
     assert ("late end", "open") in hooks_seen(LeanTracerProvider)
+
+
+def test_another_multi_processor_gets_every_hook_without_a_new_look_per_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider whose processor is not the SDK's synchronous one (here the concurrent one) has
+    each span call it as the SDK does; its hooks are not looked for again at every span."""
+
+    def concurrent(provider_class: type[TracerProvider]) -> Callable[[], TracerProvider]:
+        return lambda: provider_class(
+            active_span_processor=ConcurrentMultiSpanProcessor(), shutdown_on_exit=False
+        )
+
+    looked = []
+    rehook = spans._LeanTracer._rehook
+    monkeypatch.setattr(spans._LeanTracer, "_rehook", lambda self, p: looked.append(p) or rehook(self, p))
+    lean = hooks_seen(concurrent(LeanTracerProvider))
+    assert sorted(lean) == sorted(hooks_seen(concurrent(TracerProvider)))
+    assert ("late end", "open") in lean
+    assert len(looked) == 1  # when the tracer was made, not per span
 
 
 def test_hooks_that_do_nothing_are_recognised_from_their_code() -> None:
